@@ -1,0 +1,15 @@
+"""skdamerge: domain adaptation for galaxy-merger classification.
+
+Scikit-learn estimators for the unsupervised domain adaptation methods of
+DeepMerge II [1]_: a maximum mean discrepancy (MMD) transfer loss, domain-adversarial
+training (DANN), Fisher loss and entropy minimisation, on the DeepMerge CNN and
+ResNet18 backbones.
+
+References
+----------
+.. [1] Ćiprijanović, A., Kafkes, D., Downey, K., et al. (2021). "DeepMerge II:
+   Building robust deep learning algorithms for merging galaxy identification
+   across domains." MNRAS 506, 677-691.
+"""
+
+__version__ = "0.1.0.dev0"
