@@ -1,0 +1,1 @@
+"""Galaxy-merger data: the built-in simulator, loaders for real files, splitting."""
