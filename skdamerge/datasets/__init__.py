@@ -1,1 +1,14 @@
 """Galaxy-merger data: the built-in simulator, loaders for real files, splitting."""
+
+from skdamerge.datasets._deepmerge_files import load_deepmerge
+from skdamerge.datasets._fits import load_fits_cube, load_fits_images
+from skdamerge.datasets._image_folder import load_image_folder
+from skdamerge.datasets._splitting import train_valid_test_split
+
+__all__ = [
+    "load_deepmerge",
+    "load_fits_cube",
+    "load_fits_images",
+    "load_image_folder",
+    "train_valid_test_split",
+]
