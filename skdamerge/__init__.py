@@ -13,3 +13,7 @@ References
 """
 
 __version__ = "0.1.0.dev0"
+
+from ._estimators import DANNClassifier, MMDClassifier, SourceOnlyClassifier
+
+__all__ = ["DANNClassifier", "MMDClassifier", "SourceOnlyClassifier", "__version__"]

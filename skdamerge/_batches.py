@@ -1,0 +1,140 @@
+"""Mini-batches sliced from contiguous arrays, without per-sample collation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+__all__ = ["ArrayBatches", "SourceTargetBatches"]
+
+
+def _to_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor
+
+
+class ArrayBatches:
+    """Consecutive batches ``(X[i:j], y[i:j])`` of an array, in order.
+
+    Parameters
+    ----------
+    X : ndarray
+        Inputs, sliced along the first axis (a ``np.memmap`` is read batch by batch).
+    y : ndarray or None
+        Labels, or None to yield ``(X_batch, None)``.
+    batch_size : int
+        Number of samples per batch.
+    device : torch.device
+        Where the batches are sent.
+    """
+
+    def __init__(
+        self,
+        X: np.ndarray,
+        y: np.ndarray | None,
+        batch_size: int,
+        device: torch.device,
+    ) -> None:
+        self.X = X
+        self.y = y
+        self.batch_size = batch_size
+        self.device = device
+
+    def __len__(self) -> int:
+        return -(-len(self.X) // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        for start in range(0, len(self.X), self.batch_size):
+            stop = start + self.batch_size
+            xb = _to_tensor(self.X[start:stop], self.device)
+            yb = None if self.y is None else _to_tensor(self.y[start:stop], self.device)
+            yield xb, yb
+
+
+class SourceTargetBatches:
+    """Training batches that pair each source batch with a target batch.
+
+    One pass over the iterator is one epoch: a pass over the shuffled source set in
+    batches of ``batch_size`` (a last batch of a single sample is dropped, since
+    batch normalisation cannot train on it). Each source batch is paired with a target
+    batch of the same size, drawn from a stream of target indices that is reshuffled
+    every time it is exhausted, so the target set is cycled independently of the
+    source set.
+
+    Parameters
+    ----------
+    X_source, y_source : ndarray
+        Source inputs and encoded labels.
+    X_target : ndarray or None
+        Target inputs; None yields ``(X_batch, y_batch, None)``.
+    batch_size : int
+        Source batch size.
+    device : torch.device
+        Where the batches are sent.
+    rng : numpy.random.Generator
+        Source of the shuffling, so that a seed fixes the batch order.
+    """
+
+    def __init__(
+        self,
+        X_source: np.ndarray,
+        y_source: np.ndarray,
+        X_target: np.ndarray | None,
+        batch_size: int,
+        device: torch.device,
+        rng: np.random.Generator,
+    ) -> None:
+        self.X_source = X_source
+        self.y_source = y_source
+        self.X_target = X_target
+        self.batch_size = batch_size
+        self.device = device
+        self.rng = rng
+        self._target_order = np.empty(0, dtype=np.intp)
+
+    def __len__(self) -> int:
+        n_full, remainder = divmod(len(self.X_source), self.batch_size)
+        return n_full + (remainder > 1)
+
+    def _next_target_indices(self, size: int) -> np.ndarray:
+        chunks = []
+        while size > 0:
+            if len(self._target_order) == 0:
+                self._target_order = self.rng.permutation(len(self.X_target))
+            take = self._target_order[:size]
+            self._target_order = self._target_order[size:]
+            chunks.append(take)
+            size -= len(take)
+        return np.concatenate(chunks)
+
+    @staticmethod
+    def _gather(X: np.ndarray, indices: np.ndarray) -> np.ndarray:
+        if isinstance(X, np.memmap):
+            # Sorted reads are much faster on memory-mapped files.
+            order = np.argsort(indices)
+            out = np.empty((len(indices),) + X.shape[1:], dtype=X.dtype)
+            out[order] = X[indices[order]]
+            return out
+        return X[indices]
+
+    def __iter__(
+        self,
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+        order = self.rng.permutation(len(self.X_source))
+        for start in range(0, len(order), self.batch_size):
+            indices = order[start : start + self.batch_size]
+            if len(indices) < 2:
+                break
+            xs = _to_tensor(self._gather(self.X_source, indices), self.device)
+            ys = _to_tensor(self.y_source[indices], self.device)
+            xt = None
+            if self.X_target is not None:
+                target_indices = self._next_target_indices(len(indices))
+                xt = _to_tensor(
+                    self._gather(self.X_target, target_indices), self.device
+                )
+            yield xs, ys, xt

@@ -1,0 +1,243 @@
+"""The training loop: a skorch net whose steps see a source and a target batch.
+
+skorch runs the epochs, the history and the callbacks (early stopping with the best
+model kept, the cyclic learning rate, validation scoring, progress printing). This
+module only changes what a step is: the batches come from
+:class:`~skdamerge._batches.SourceTargetBatches`, and the loss is the method's
+objective (paper eq. 2) instead of a plain criterion.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from sklearn.metrics import accuracy_score, roc_auc_score
+from skorch import NeuralNet
+from skorch.callbacks import (
+    EarlyStopping,
+    EpochScoring,
+    LRScheduler,
+    PassthroughScoring,
+)
+from torch.optim.lr_scheduler import CyclicLR
+
+from ._batches import ArrayBatches, SourceTargetBatches
+
+__all__ = ["DomainAdaptationNet", "TrainingData", "make_callbacks"]
+
+
+class TrainingData(NamedTuple):
+    """Everything one fit needs, already split and encoded."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_target: np.ndarray | None
+    X_valid: np.ndarray | None
+    y_valid: np.ndarray | None
+
+
+class DomainAdaptationNet(NeuralNet):
+    """skorch ``NeuralNet`` for unsupervised domain adaptation.
+
+    Each training step receives ``(X_source, y_source, X_target)`` batches of equal
+    size and minimises ``objective(module, criterion, ...)["loss"]``; every other
+    entry the objective returns is recorded per batch as ``train_<name>`` and
+    averaged per epoch by :class:`skorch.callbacks.PassthroughScoring`. Validation
+    batches are source images with labels; their cross-entropy is ``valid_loss``.
+
+    Parameters
+    ----------
+    module : nn.Module
+        A :class:`~skdamerge._objectives.DomainAdaptationModule`.
+    *args, **kwargs
+        Passed to :class:`skorch.NeuralNet`.
+    objective : callable
+        One of the objectives in :mod:`skdamerge._objectives`.
+    domain_lr_multiplier : float, default=1.0
+        The domain classifier's learning rate is ``lr * domain_lr_multiplier``.
+    total_steps : int, default=1
+        Number of optimisation steps of the whole fit (``max_epochs`` times the
+        batches per epoch); the gradient-reversal schedule runs over it.
+    shuffle_seed : int, default=0
+        Seed of the batch order.
+    """
+
+    def __init__(
+        self,
+        module,
+        *args,
+        objective=None,
+        domain_lr_multiplier: float = 1.0,
+        total_steps: int = 1,
+        shuffle_seed: int = 0,
+        **kwargs,
+    ) -> None:
+        super().__init__(module, *args, **kwargs)
+        self.objective = objective
+        self.domain_lr_multiplier = domain_lr_multiplier
+        self.total_steps = total_steps
+        self.shuffle_seed = shuffle_seed
+
+    # -- set-up -------------------------------------------------------------------
+    def initialize_optimizer(self, triggered_directly=None):
+        """Create the optimizer with the domain classifier in its own group.
+
+        The domain classifier is trained (it is part of the optimizer, unlike in
+        the DeepMerge II reference code) at ``lr * domain_lr_multiplier``.
+        """
+        kwargs = self.get_params_for("optimizer")
+        kwargs.pop("lr", None)
+        network, domain = [], []
+        for name, param in self.module_.named_parameters():
+            if not param.requires_grad:
+                continue
+            (domain if name.startswith("domain_classifier.") else network).append(param)
+        groups = [{"params": network, "lr": self.lr}]
+        if domain:
+            groups.append({"params": domain, "lr": self.lr * self.domain_lr_multiplier})
+        self.optimizer_ = self.optimizer(groups, **kwargs)
+        return self
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        """Return the training and validation batch iterables of ``X``."""
+        data: TrainingData = X
+        rng = np.random.default_rng(self.shuffle_seed)
+        train = SourceTargetBatches(
+            data.X_train,
+            data.y_train,
+            data.X_target,
+            self.batch_size,
+            torch.device(self.device),
+            rng,
+        )
+        valid = None
+        if data.X_valid is not None:
+            valid = ArrayBatches(
+                data.X_valid,
+                data.y_valid,
+                max(self.batch_size, 256),
+                torch.device(self.device),
+            )
+        return train, valid
+
+    def get_iterator(self, dataset, training=False):
+        """Batches are already formed by :meth:`get_split_datasets`."""
+        return dataset
+
+    # -- steps --------------------------------------------------------------------
+    def fit(self, X, y=None, **fit_params):
+        """Train on a :class:`TrainingData`."""
+        self.steps_done_ = 0
+        return super().fit(X, y, **fit_params)
+
+    def train_step_single(self, batch, **fit_params):
+        """Compute the objective on one source/target batch pair and backpropagate."""
+        self._set_training(True)
+        xs, ys, xt = batch
+        progress = min(self.steps_done_ / max(self.total_steps, 1), 1.0)
+        result = self.objective(self.module_, self.criterion_, xs, ys, xt, progress)
+        loss = result["loss"]
+        loss.backward()
+        self.steps_done_ += 1
+        for name in self.objective.components():
+            value = result.get(name, 0.0)
+            if isinstance(value, torch.Tensor):
+                value = value.item()
+            self.history.record_batch("train_" + name, value)
+        self.history.record_batch("lr", self.optimizer_.param_groups[0]["lr"])
+        return {"loss": loss, "y_pred": None}
+
+    def validation_step(self, batch, **fit_params):
+        """Classification loss and logits on a batch of labelled source images."""
+        self._set_training(False)
+        xv, yv = batch
+        with torch.no_grad():
+            _, logits = self.module_(xv)
+            loss = self.criterion_(logits, yv)
+        return {"loss": loss, "y_pred": logits}
+
+
+def _validation_accuracy(net, X, y) -> float:
+    return accuracy_score(y, net.predict_proba(X).argmax(axis=1))
+
+
+def _validation_auc(net, X, y) -> float:
+    if len(np.unique(y)) < 2:
+        return float("nan")
+    return roc_auc_score(y, net.predict_proba(X)[:, 1])
+
+
+def make_callbacks(
+    components: tuple[str, ...],
+    *,
+    validation: bool,
+    patience: int | None,
+    lr: float,
+    domain_lr_multiplier: float,
+    has_domain_classifier: bool,
+    cycle_length: float | None,
+    batches_per_epoch: int,
+) -> list:
+    """Return the skorch callbacks of one fit.
+
+    Parameters
+    ----------
+    components : tuple of str
+        Batch-level records of the objective, averaged per epoch.
+    validation : bool
+        Whether a source validation set exists (scores and early stopping).
+    patience : int or None
+        Epochs without improvement of ``valid_loss`` before stopping; the best
+        model is restored at the end. None or 0 disables early stopping.
+    lr, domain_lr_multiplier : float
+        Maximum learning rates of the network and of the domain classifier.
+    has_domain_classifier : bool
+        Whether the optimizer has a second parameter group.
+    cycle_length : float or None
+        Length in epochs of one triangular learning-rate cycle (min = max/10);
+        None or 0 keeps the learning rate constant.
+    batches_per_epoch : int
+        Optimisation steps per epoch.
+    """
+    callbacks: list = [
+        (f"train_{name}", PassthroughScoring(f"train_{name}", None, on_train=True))
+        for name in components
+    ]
+    callbacks.append(("lr", PassthroughScoring("lr", None, on_train=True)))
+    if cycle_length:
+        max_lr = [lr] + ([lr * domain_lr_multiplier] if has_domain_classifier else [])
+        half_cycle = max(1, round(cycle_length * batches_per_epoch / 2))
+        callbacks.append(
+            (
+                "lr_scheduler",
+                LRScheduler(
+                    CyclicLR,
+                    step_every="batch",
+                    event_name=None,
+                    base_lr=[value / 10 for value in max_lr],
+                    max_lr=max_lr,
+                    step_size_up=half_cycle,
+                    cycle_momentum=False,
+                ),
+            )
+        )
+    if validation:
+        callbacks += [
+            (
+                "valid_acc",
+                EpochScoring(_validation_accuracy, False, name="valid_acc"),
+            ),
+            ("valid_auc", EpochScoring(_validation_auc, False, name="valid_auc")),
+        ]
+        if patience:
+            callbacks.append(
+                (
+                    "early_stopping",
+                    EarlyStopping(
+                        monitor="valid_loss", patience=patience, load_best=True
+                    ),
+                )
+            )
+    return callbacks

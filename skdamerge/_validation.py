@@ -1,0 +1,100 @@
+"""Input validation shared by the estimators."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_array
+
+__all__ = ["check_images", "check_binary_labels", "check_same_sample_shape"]
+
+
+def check_images(X, name: str = "X") -> np.ndarray:
+    """Validate images or flat features and return them as ``float32``.
+
+    Parameters
+    ----------
+    X : array-like
+        ``(n_samples, channels, height, width)`` images (channels first),
+        ``(n_samples, height, width)`` single-band images (a channel axis is added),
+        or ``(n_samples, n_features)`` flat features. Integer and float64 input is
+        converted to float32.
+    name : str, default="X"
+        Argument name used in error messages.
+
+    Returns
+    -------
+    ndarray of float32
+        2-D or 4-D array.
+    """
+    X = check_array(
+        X,
+        dtype=np.float32,
+        allow_nd=True,
+        ensure_all_finite=True,
+        ensure_min_samples=1,
+        input_name=name,
+    )
+    if X.ndim == 3:
+        X = X[:, np.newaxis]
+    if X.ndim not in (2, 4):
+        raise ValueError(
+            f"{name} must be images of shape (n_samples, channels, height, width) "
+            f"or flat features (n_samples, n_features); got {X.ndim} dimensions "
+            f"with shape {X.shape}."
+        )
+    if X.ndim == 4 and X.shape[-1] in (1, 3, 4, 5) and X.shape[1] > 5:
+        raise ValueError(
+            f"{name} looks channels-last with shape {X.shape}; images must be "
+            f"channels-first (n_samples, channels, height, width). Convert with "
+            f"np.moveaxis({name}, -1, 1)."
+        )
+    return X
+
+
+def check_same_sample_shape(
+    expected: tuple[int, ...], X: np.ndarray, name: str, reference: str
+) -> None:
+    """Raise if the samples of ``X`` do not have the shape ``expected``."""
+    if tuple(X.shape[1:]) != tuple(expected):
+        if len(expected) == 1 and X.ndim == 2:
+            raise ValueError(
+                f"{name} has {X.shape[1]} features, but {reference} has "
+                f"{expected[0]} features."
+            )
+        raise ValueError(
+            f"{name} has samples of shape {tuple(X.shape[1:])}, but {reference} has "
+            f"samples of shape {tuple(expected)}; resize or crop them to match "
+            "(see skdamerge.preprocessing)."
+        )
+
+
+def check_binary_labels(y, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validate binary class labels and encode them as 0/1.
+
+    Returns
+    -------
+    classes : ndarray
+        The two sorted class labels; ``classes[1]`` is the positive class (merger
+        when labels are 0/1).
+    y_encoded : ndarray of int64
+        Index of each label in ``classes``.
+    """
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.ravel()
+    if y.ndim != 1:
+        raise ValueError(f"y must be a 1-D array of class labels, got shape {y.shape}.")
+    if len(y) != n_samples:
+        raise ValueError(
+            f"X and y have different numbers of samples: {n_samples} and {len(y)}."
+        )
+    check_classification_targets(y)
+    classes, y_encoded = np.unique(y, return_inverse=True)
+    if len(classes) != 2:
+        raise ValueError(
+            f"y must contain exactly two classes (merger = positive, non-merger), "
+            f"got {len(classes)} class(es): {classes.tolist()[:10]} "
+            f"(type of target: {type_of_target(y)})."
+        )
+    return classes, y_encoded.astype(np.int64)
