@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
@@ -163,7 +163,7 @@ def _backbone_state(source) -> dict[str, torch.Tensor]:
     )
 
 
-class _DomainAdaptationClassifier(ClassifierMixin, BaseEstimator):
+class _DomainAdaptationClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     """Shared fitting, prediction and persistence of the three estimators."""
 
     def _make_objective(self):
@@ -193,7 +193,7 @@ class _DomainAdaptationClassifier(ClassifierMixin, BaseEstimator):
             The fitted estimator.
         """
         X = check_images(X, "X")
-        self.classes_, y_encoded = check_binary_labels(y, len(X))
+        self.classes_, y_encoded = check_binary_labels(y, len(X), type(self).__name__)
         if X_target is not None:
             X_target = check_images(X_target, "X_target")
             check_same_sample_shape(X.shape[1:], X_target, "X_target", "X")
@@ -326,7 +326,7 @@ class _DomainAdaptationClassifier(ClassifierMixin, BaseEstimator):
     def _forward(self, X, output: int) -> np.ndarray:
         check_is_fitted(self, "net_")
         X = check_images(X, "X")
-        check_same_sample_shape(self.input_shape_, X, "X", "the training data")
+        check_same_sample_shape(self.input_shape_, X, "X", type(self).__name__)
         module = self.module_
         module.eval()
         device = torch.device(self.net_.device)
@@ -365,7 +365,8 @@ class _DomainAdaptationClassifier(ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
 
     def transform(self, X) -> np.ndarray:
         """Latent features on which the domain-adaptation losses act.
@@ -409,6 +410,7 @@ class _DomainAdaptationClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = False
         tags.input_tags.three_d_array = True
+        tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import check_array
+from sklearn.utils.validation import check_array, column_or_1d
 
 __all__ = ["check_images", "check_binary_labels", "check_same_sample_shape"]
 
@@ -55,22 +55,29 @@ def check_images(X, name: str = "X") -> np.ndarray:
 def check_same_sample_shape(
     expected: tuple[int, ...], X: np.ndarray, name: str, reference: str
 ) -> None:
-    """Raise if the samples of ``X`` do not have the shape ``expected``."""
+    """Raise if the samples of ``X`` do not have the shape ``expected``.
+
+    ``reference`` names what ``X`` is compared with (an estimator or an argument).
+    """
     if tuple(X.shape[1:]) != tuple(expected):
         if len(expected) == 1 and X.ndim == 2:
             raise ValueError(
-                f"{name} has {X.shape[1]} features, but {reference} has "
-                f"{expected[0]} features."
+                f"{name} has {X.shape[1]} features, but {reference} is expecting "
+                f"{expected[0]} features as input."
             )
         raise ValueError(
-            f"{name} has samples of shape {tuple(X.shape[1:])}, but {reference} has "
-            f"samples of shape {tuple(expected)}; resize or crop them to match "
-            "(see skdamerge.preprocessing)."
+            f"{name} has samples of shape {tuple(X.shape[1:])}, but {reference} "
+            f"expects samples of shape {tuple(expected)}; resize or crop them to "
+            "match (see skdamerge.preprocessing)."
         )
 
 
-def check_binary_labels(y, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+def check_binary_labels(
+    y, n_samples: int, estimator_name: str = "This estimator"
+) -> tuple[np.ndarray, np.ndarray]:
     """Validate binary class labels and encode them as 0/1.
+
+    A column vector ``(n, 1)`` is accepted with a ``DataConversionWarning``.
 
     Returns
     -------
@@ -80,9 +87,14 @@ def check_binary_labels(y, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
     y_encoded : ndarray of int64
         Index of each label in ``classes``.
     """
+    if y is None:
+        raise ValueError(
+            f"{estimator_name} requires y to be passed, but the target y is None; "
+            "pass the source labels (1 = merger, 0 = non-merger)."
+        )
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
-        y = y.ravel()
+        y = column_or_1d(y, warn=True)
     if y.ndim != 1:
         raise ValueError(f"y must be a 1-D array of class labels, got shape {y.shape}.")
     if len(y) != n_samples:
@@ -91,10 +103,15 @@ def check_binary_labels(y, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
         )
     check_classification_targets(y)
     classes, y_encoded = np.unique(y, return_inverse=True)
-    if len(classes) != 2:
+    if len(classes) > 2:
+        raise ValueError(
+            f"Only binary classification is supported. y must contain exactly two "
+            f"classes (merger = positive, non-merger), got {len(classes)} classes: "
+            f"{classes.tolist()[:10]} (type of target: {type_of_target(y)})."
+        )
+    if len(classes) < 2:
         raise ValueError(
             f"y must contain exactly two classes (merger = positive, non-merger), "
-            f"got {len(classes)} class(es): {classes.tolist()[:10]} "
-            f"(type of target: {type_of_target(y)})."
+            f"got 1 class: {classes.tolist()}; training needs examples of both."
         )
     return classes, y_encoded.astype(np.int64)

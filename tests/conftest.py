@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+# One thread per test process: on a busy 2-core machine a second torch thread
+# mostly waits, and trainings become many times slower.
+torch.set_num_threads(1)
 
 
 def make_pair_shift(n, *, size=32, noise=0.5, seed=0):
