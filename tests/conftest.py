@@ -53,5 +53,5 @@ def tiny_shift():
 
 @pytest.fixture(scope="session")
 def paper_like_shift():
-    """400 images of 3x75x75 per domain: clean source, noisy target."""
-    return make_pair_shift(400, size=75, noise=0.5, seed=2)
+    """300 images of 3x75x75 per domain: clean source, noisy target."""
+    return make_pair_shift(300, size=75, noise=0.5, seed=2)
