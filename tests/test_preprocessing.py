@@ -72,9 +72,10 @@ def test_transformers_in_a_pipeline_with_clone():
     assert fitted.score(X, y) == 1.0
     params = pipe.get_params()
     assert params["centercrop__size"] == 16 and params["resizeimages__size"] == 8
-    assert clone(pipe).set_params(centercrop__size=12).get_params()[
-        "centercrop__size"
-    ] == 12
+    assert (
+        clone(pipe).set_params(centercrop__size=12).get_params()["centercrop__size"]
+        == 12
+    )
     with pytest.raises(NotFittedError):
         pipe.steps[0][1].transform(X)  # the original, unfitted step
 
