@@ -15,5 +15,12 @@ References
 __version__ = "0.1.0.dev0"
 
 from ._estimators import DANNClassifier, MMDClassifier, SourceOnlyClassifier
+from ._target import TargetDomain
 
-__all__ = ["DANNClassifier", "MMDClassifier", "SourceOnlyClassifier", "__version__"]
+__all__ = [
+    "DANNClassifier",
+    "MMDClassifier",
+    "SourceOnlyClassifier",
+    "TargetDomain",
+    "__version__",
+]

@@ -20,6 +20,7 @@ from ._objectives import (
     MMDObjective,
     SourceOnlyObjective,
 )
+from ._target import unwrap_target
 from ._training import DomainAdaptationNet, TrainingData, make_callbacks
 from ._validation import check_binary_labels, check_images, check_same_sample_shape
 from .nets import FeatureExtractor, make_backbone
@@ -107,6 +108,9 @@ Attributes
         Number of channels (images) or features (flat input).
     input_shape_ : tuple of int
         Shape of one training sample.
+    n_target_samples_ : int
+        Number of target images used in training (0 without a target domain, and
+        always 0 for :class:`SourceOnlyClassifier`).
     history_ : skorch.History
         Per-epoch records: ``train_loss`` (total loss), each loss component
         (``train_classification_loss``, ``train_transfer_loss``,
@@ -183,9 +187,12 @@ class _DomainAdaptationClassifier(ClassifierMixin, TransformerMixin, BaseEstimat
             Labelled source domain (e.g. simulated galaxies), channels first.
         y : array-like of shape (n_samples,)
             Binary labels; with 0/1 labels, 1 is merger (the positive class).
-        X_target : array-like of the same sample shape as X, default=None
+        X_target : array-like of the same sample shape as X or TargetDomain, \
+default=None
             Unlabelled target domain (e.g. telescope images). Without it, every
-            estimator trains on the source alone.
+            estimator trains on the source alone. In cross-validation and searches,
+            wrap it in :class:`~skdamerge.TargetDomain` so that scikit-learn does not
+            split it with the source folds.
 
         Returns
         -------
@@ -193,12 +200,14 @@ class _DomainAdaptationClassifier(ClassifierMixin, TransformerMixin, BaseEstimat
             The fitted estimator.
         """
         X = check_images(X, "X")
+        X_target = unwrap_target(X_target)
         self.classes_, y_encoded = check_binary_labels(y, len(X), type(self).__name__)
         if X_target is not None:
             X_target = check_images(X_target, "X_target")
             check_same_sample_shape(X.shape[1:], X_target, "X_target", "X")
         self.n_features_in_ = X.shape[1]
         self.input_shape_ = tuple(X.shape[1:])
+        self.n_target_samples_ = 0 if X_target is None else len(X_target)
         seed = int(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
