@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._batches import ArrayBatches
+from ._diagnostics import warn_if_domain_classifier_failed
 from ._objectives import (
     AdversarialObjective,
     DomainAdaptationModule,
@@ -23,6 +24,7 @@ from ._objectives import (
 from ._target import unwrap_target
 from ._training import DomainAdaptationNet, TrainingData, make_callbacks
 from ._validation import check_binary_labels, check_images, check_same_sample_shape
+from .exceptions import NonFiniteLossError
 from .nets import FeatureExtractor, make_backbone
 
 __all__ = ["DANNClassifier", "MMDClassifier", "SourceOnlyClassifier"]
@@ -218,12 +220,24 @@ default=None
             data = self._split(X, y_encoded, X_target, seed)
             module = self._build_module(data.X_train)
             net = self._build_net(module, data, seed, device)
-            net.fit(data)
+            try:
+                net.fit(data)
+            except NonFiniteLossError:
+                best = net.best_weights()
+                if best is not None:
+                    net.module_.load_state_dict(best)
+                self._set_fitted(net)
+                raise
+        self._set_fitted(net)
+        if isinstance(self, DANNClassifier):
+            warn_if_domain_classifier_failed(self.history_)
+        return self
+
+    def _set_fitted(self, net: DomainAdaptationNet) -> None:
         self.net_ = net
         self.history_ = net.history_
-        self.n_epochs_ = len(net.history_)
+        self.n_epochs_ = sum("train_loss" in row for row in net.history_)
         self.best_epoch_ = self._best_epoch()
-        return self
 
     def _split(self, X, y, X_target, seed) -> TrainingData:
         fraction = self.validation_fraction
@@ -319,11 +333,13 @@ default=None
         )
 
     def _best_epoch(self) -> int:
-        history = self.history_
-        if "valid_loss" in history[-1] and self.patience:
-            losses = np.asarray(history[:, "valid_loss"])
+        # Epoch-level scores are recorded at the end of an epoch: an epoch
+        # interrupted by an error has none.
+        completed = [row for row in self.history_ if "train_loss" in row]
+        if self.patience and completed and "valid_loss" in completed[-1]:
+            losses = [row["valid_loss"] for row in completed]
             return int(np.argmin(losses)) + 1
-        return len(history)
+        return len(completed)
 
     # -- prediction ---------------------------------------------------------------
     @property

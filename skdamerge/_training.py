@@ -24,6 +24,7 @@ from skorch.callbacks import (
 from torch.optim.lr_scheduler import CyclicLR
 
 from ._batches import ArrayBatches, SourceTargetBatches
+from .exceptions import NonFiniteLossError
 
 __all__ = ["DomainAdaptationNet", "TrainingData", "make_callbacks"]
 
@@ -139,6 +140,8 @@ class DomainAdaptationNet(NeuralNet):
         progress = min(self.steps_done_ / max(self.total_steps, 1), 1.0)
         result = self.objective(self.module_, self.criterion_, xs, ys, xt, progress)
         loss = result["loss"]
+        if not torch.isfinite(loss):
+            self._raise_non_finite(result)
         loss.backward()
         self.steps_done_ += 1
         for name in self.objective.components():
@@ -148,6 +151,29 @@ class DomainAdaptationNet(NeuralNet):
             self.history.record_batch("train_" + name, value)
         self.history.record_batch("lr", self.optimizer_.param_groups[0]["lr"])
         return {"loss": loss, "y_pred": None}
+
+    def _raise_non_finite(self, result: dict) -> None:
+        epoch = len(self.history)
+        components = {
+            name: float(value.detach() if isinstance(value, torch.Tensor) else value)
+            for name, value in result.items()
+            if name != "loss"
+        }
+        details = ", ".join(f"{name}={value:.4g}" for name, value in components.items())
+        raise NonFiniteLossError(
+            f"The training loss became {float(result['loss'])} in epoch {epoch} "
+            f"({details}). Training stopped and the best model so far is kept. "
+            "Lower lr, check the input for extreme values, or standardise it "
+            "(skdamerge.preprocessing.ChannelStandardizer).",
+            epoch=epoch,
+            components=components,
+        )
+
+    def best_weights(self) -> dict | None:
+        """Weights of the best validation epoch kept by early stopping, if any."""
+        callbacks = dict(self.callbacks_)
+        early_stopping = callbacks.get("early_stopping")
+        return getattr(early_stopping, "best_model_weights_", None)
 
     def validation_step(self, batch, **fit_params):
         """Classification loss and logits on a batch of labelled source images."""
