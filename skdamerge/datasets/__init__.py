@@ -3,6 +3,7 @@
 from skdamerge.datasets._deepmerge_files import load_deepmerge
 from skdamerge.datasets._fits import load_fits_cube, load_fits_images
 from skdamerge.datasets._image_folder import load_image_folder
+from skdamerge.datasets._simulator import make_galaxy_mergers
 from skdamerge.datasets._splitting import train_valid_test_split
 
 __all__ = [
@@ -10,5 +11,6 @@ __all__ = [
     "load_fits_cube",
     "load_fits_images",
     "load_image_folder",
+    "make_galaxy_mergers",
     "train_valid_test_split",
 ]
