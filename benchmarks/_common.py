@@ -1,0 +1,135 @@
+"""Helpers shared by the benchmark scripts: timing, memory, synthetic data."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import resource
+import sys
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far, in MiB."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # ru_maxrss is in KiB on Linux and in bytes on macOS
+    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
+
+
+def current_rss_mib() -> float:
+    """Current resident memory of this process, in MiB (Linux; else the peak)."""
+    try:
+        with open("/proc/self/statm") as file:
+            pages = int(file.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError):
+        return peak_rss_mib()
+
+
+def machine_summary() -> str:
+    """One line describing the machine and the software."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as file:
+            for line in file:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    bf16 = "yes" if cpu_supports_bf16() else "no"
+    return (
+        f"{cpu}, {os.cpu_count()} logical CPUs, torch {torch.__version__} with "
+        f"{torch.get_num_threads()} threads, CPU bf16 instructions: {bf16}, "
+        f"CUDA: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no'}"
+    )
+
+
+def cpu_supports_bf16() -> bool:
+    """Whether the CPU has native bf16 instructions (AVX512-BF16 or AMX)."""
+    check = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool((check and check()) or (amx and amx()))
+
+
+def synthetic_images(
+    n: int, shape: tuple[int, ...] = (3, 75, 75), seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random float32 images and balanced 0/1 labels (content does not matter here)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, *shape), dtype=np.float32)
+    y = (np.arange(n) % 2).astype(np.int64)
+    rng.shuffle(y)
+    return X, y
+
+
+class StepTimer:
+    """Timestamps at the end of each training step; the median gap is the step time.
+
+    Gaps between consecutive step ends include the data path (batch slicing,
+    conversion), the optimisation step and the bookkeeping, and leave out the set-up
+    before the first step. The median is robust to the load of a shared machine.
+    """
+
+    def __init__(self) -> None:
+        self.stamps: list[float] = []
+
+    def tick(self) -> None:
+        """Record the end of a step."""
+        self.stamps.append(time.perf_counter())
+
+    def step_seconds(self) -> float:
+        """Median seconds per step (nan with fewer than two steps)."""
+        if len(self.stamps) < 2:
+            return float("nan")
+        return float(np.median(np.diff(self.stamps)))
+
+
+@contextlib.contextmanager
+def skorch_step_timer() -> Iterator[StepTimer]:
+    """Time the training steps of every skorch net fitted inside the block."""
+    from skorch import NeuralNet
+
+    timer = StepTimer()
+    original = NeuralNet.on_batch_end
+
+    def on_batch_end(self, net, batch=None, training=None, **kwargs):
+        if training:
+            timer.tick()
+        return original(self, net, batch=batch, training=training, **kwargs)
+
+    NeuralNet.on_batch_end = on_batch_end
+    try:
+        yield timer
+    finally:
+        NeuralNet.on_batch_end = original
+
+
+def skada_available() -> bool:
+    """Whether skada imports (it is an optional benchmark dependency)."""
+    try:
+        import skada.deep  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def import_skada_deep():
+    """Import ``skada.deep`` without keeping its global scikit-learn setting.
+
+    skada switches on scikit-learn's metadata routing for the whole process when it
+    is imported; the previous configuration is restored so that the other
+    measurements of the same run are not affected.
+    """
+    import sklearn
+
+    config = sklearn.get_config()
+    import skada.deep
+
+    sklearn.set_config(**config)
+    return skada.deep
