@@ -23,7 +23,12 @@ from ._objectives import (
 )
 from ._target import unwrap_target
 from ._training import DomainAdaptationNet, TrainingData, make_callbacks
-from ._validation import check_binary_labels, check_images, check_same_sample_shape
+from ._validation import (
+    check_binary_labels,
+    check_images,
+    check_same_sample_shape,
+    check_target_size,
+)
 from .exceptions import NonFiniteLossError
 from .nets import FeatureExtractor, make_backbone
 
@@ -207,6 +212,7 @@ default=None
         if X_target is not None:
             X_target = check_images(X_target, "X_target")
             check_same_sample_shape(X.shape[1:], X_target, "X_target", "X")
+            check_target_size(X_target, self.batch_size)
         self.n_features_in_ = X.shape[1]
         self.input_shape_ = tuple(X.shape[1:])
         self.n_target_samples_ = 0 if X_target is None else len(X_target)

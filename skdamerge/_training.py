@@ -160,8 +160,9 @@ class DomainAdaptationNet(NeuralNet):
             if name != "loss"
         }
         details = ", ".join(f"{name}={value:.4g}" for name, value in components.items())
+        loss = float(result["loss"].detach())
         raise NonFiniteLossError(
-            f"The training loss became {float(result['loss'].detach())} in epoch {epoch} "
+            f"The training loss became {loss} in epoch {epoch} "
             f"({details}). Training stopped and the best model so far is kept. "
             "Lower lr, check the input for extreme values, or standardise it "
             "(skdamerge.preprocessing.ChannelStandardizer).",

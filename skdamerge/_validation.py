@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_array, column_or_1d
 
-__all__ = ["check_images", "check_binary_labels", "check_same_sample_shape"]
+__all__ = [
+    "check_binary_labels",
+    "check_images",
+    "check_same_sample_shape",
+    "check_target_size",
+]
+
+#: Absolute pixel values above this trigger a warning suggesting standardisation.
+LARGE_VALUE = 1e6
 
 
 def check_images(X, name: str = "X") -> np.ndarray:
@@ -17,8 +27,10 @@ def check_images(X, name: str = "X") -> np.ndarray:
     X : array-like
         ``(n_samples, channels, height, width)`` images (channels first),
         ``(n_samples, height, width)`` single-band images (a channel axis is added),
-        or ``(n_samples, n_features)`` flat features. Integer and float64 input is
-        converted to float32.
+        or ``(n_samples, n_features)`` flat features. Boolean, integer (e.g. uint8
+        cutouts, kept as 0-255 values: no rescaling) and float64 input is converted
+        to float32; complex, string or object arrays, NaN and infinite values
+        (including float64 values too large for float32) are rejected.
     name : str, default="X"
         Argument name used in error messages.
 
@@ -27,14 +39,20 @@ def check_images(X, name: str = "X") -> np.ndarray:
     ndarray of float32
         2-D or 4-D array.
     """
-    X = check_array(
-        X,
-        dtype=np.float32,
-        allow_nd=True,
-        ensure_all_finite=True,
-        ensure_min_samples=1,
-        input_name=name,
-    )
+    try:
+        X = check_array(
+            X,
+            dtype=np.float32,
+            allow_nd=True,
+            ensure_all_finite=True,
+            ensure_min_samples=1,
+            input_name=name,
+        )
+    except (TypeError, ValueError) as error:
+        if name in str(error):
+            raise
+        # Name the argument in scikit-learn's messages that do not.
+        raise type(error)(f"{name}: {error}") from error
     if X.ndim == 3:
         X = X[:, np.newaxis]
     if X.ndim not in (2, 4):
@@ -49,7 +67,34 @@ def check_images(X, name: str = "X") -> np.ndarray:
             f"channels-first (n_samples, channels, height, width). Convert with "
             f"np.moveaxis({name}, -1, 1)."
         )
+    if X.size and float(np.abs(X).max()) > LARGE_VALUE:
+        warnings.warn(
+            f"{name} has values up to {float(np.abs(X).max()):.3g}; networks train "
+            "badly on such magnitudes and the loss may overflow. Standardise the "
+            "images (skdamerge.preprocessing.ChannelStandardizer) or apply an "
+            "arcsinh stretch first.",
+            UserWarning,
+            stacklevel=3,
+        )
     return X
+
+
+def check_target_size(X_target: np.ndarray, batch_size: int) -> None:
+    """Reject a target domain too small to train on; warn when below a batch."""
+    if len(X_target) < 2:
+        raise ValueError(
+            f"X_target has {len(X_target)} image(s); domain adaptation needs at "
+            "least 2 (and ideally thousands). Pass more target images, or fit "
+            "without X_target to train on the source alone."
+        )
+    if len(X_target) < batch_size:
+        warnings.warn(
+            f"X_target has {len(X_target)} images, fewer than batch_size="
+            f"{batch_size}: each batch repeats target images. Pass more target "
+            "images or lower batch_size.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def check_same_sample_shape(
@@ -101,8 +146,14 @@ def check_binary_labels(
         raise ValueError(
             f"X and y have different numbers of samples: {n_samples} and {len(y)}."
         )
-    check_classification_targets(y)
-    classes, y_encoded = np.unique(y, return_inverse=True)
+    try:
+        check_classification_targets(y)
+        classes, y_encoded = np.unique(y, return_inverse=True)
+    except TypeError as error:
+        raise ValueError(
+            f"y mixes label types ({error}); use labels of one type, e.g. 1 for "
+            "merger and 0 for non-merger."
+        ) from error
     if len(classes) > 2:
         raise ValueError(
             f"Only binary classification is supported. y must contain exactly two "
