@@ -120,9 +120,24 @@ def plain_loop(method, backbone, Xs, ys, Xt, *, batch_size, epochs, seed, device
 
 
 def skdamerge_fit(
-    method, backbone, Xs, ys, Xt, *, batch_size, epochs, seed, device, precision
+    method,
+    backbone,
+    Xs,
+    ys,
+    Xt,
+    *,
+    batch_size,
+    epochs,
+    seed,
+    device,
+    precision,
+    channels_last=True,
 ):
-    """Fit the estimator; returns its step timer and the fit's wall time."""
+    """Fit the estimator; returns its step timer and the fit's wall time.
+
+    ``channels_last=False`` keeps the default memory format, to measure what the
+    channels-last format brings.
+    """
     params = dict(
         backbone=backbone,
         max_epochs=epochs,
@@ -137,6 +152,8 @@ def skdamerge_fit(
         if "precision" not in estimator.get_params():
             return None, None
         estimator.set_params(precision=precision)
+    if not channels_last:
+        estimator._use_channels_last = lambda: False
     with skorch_step_timer() as timer:
         start = time.perf_counter()
         estimator.fit(Xs, ys, X_target=None if method == "source-only" else Xt)
@@ -238,6 +255,11 @@ def main(argv=None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--no-skada", action="store_true", help="skip skada")
+    parser.add_argument(
+        "--compare-channels-last",
+        action="store_true",
+        help="also measure skdamerge in the default (NCHW) memory format",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.threads:
@@ -270,6 +292,13 @@ def main(argv=None) -> None:
                 f"skdamerge {precision}",
                 lambda p=precision: skdamerge_fit(method, *data, precision=p, **common),
             )
+            if args.compare_channels_last:
+                yield (
+                    f"skdamerge {precision} NCHW",
+                    lambda p=precision: skdamerge_fit(
+                        method, *data, precision=p, channels_last=False, **common
+                    ),
+                )
         if run_skada and method != "source-only":
             name = "skada DAN" if method == "mmd" else "skada DANN"
             yield name, lambda: skada_fit(method, *data, **common)
@@ -298,11 +327,16 @@ def main(argv=None) -> None:
         if skada_rate:
             line += f"  {skada_name} {skada_rate:6.0f}"
         print(line)
-        for precision in args.precision:
-            rate = rates.get((method, f"skdamerge {precision}"))
+        names = [
+            name
+            for precision in args.precision
+            for name in (f"skdamerge {precision}", f"skdamerge {precision} NCHW")
+        ]
+        for name in names:
+            rate = rates.get((method, name))
             if rate is None:
                 continue
-            text = f"    skdamerge {precision:5s} {rate:6.0f}  / plain fp32 = "
+            text = f"    {name:20s} {rate:6.0f}  / plain fp32 = "
             text += f"{rate / plain:5.2f}"
             if skada_rate:
                 text += f"   / {skada_name} = {rate / skada_rate:5.2f}"

@@ -2,6 +2,12 @@
 
 An objective takes the network, a source batch with labels and a target batch, and
 returns the total loss to minimise plus each of its components for the history.
+
+Under mixed precision the training loop calls an objective inside an autocast
+context: the network layers (backbone, domain classifier) run in the low precision,
+while every loss is computed in float32 on float32 copies of the features and
+logits, with autocast switched off (:func:`_float32_losses`), so that the MMD
+distances, the Fisher scatter and the entropies keep their accuracy.
 """
 
 from __future__ import annotations
@@ -29,6 +35,11 @@ __all__ = [
     "MMDObjective",
     "SourceOnlyObjective",
 ]
+
+
+def _float32_losses(device_type: str):
+    """Context in which losses run in float32 (autocast switched off)."""
+    return torch.autocast(device_type, enabled=False)
 
 
 class DomainAdaptationModule(nn.Module):
@@ -77,7 +88,8 @@ class SourceOnlyObjective:
     ) -> dict[str, torch.Tensor | float]:
         """Compute the loss of one training step."""
         _, logits = module(xs)
-        classification = criterion(logits, ys)
+        with _float32_losses(xs.device.type):
+            classification = criterion(logits.float(), ys)
         return {"loss": classification, "classification_loss": classification}
 
 
@@ -133,17 +145,21 @@ class _AdaptationObjective:
         n_source = len(xs)
         inputs = xs if xt is None else torch.cat([xs, xt])
         features, logits = module(inputs)
+        # No-ops in float32; under autocast the losses get float32 inputs.
+        features, logits = features.float(), logits.float()
+        device_type = inputs.device.type
         source_features = features[:n_source]
-        classification = criterion(logits[:n_source], ys)
-        fisher = None
-        if self.fisher_intra_weight > 0:
-            fisher = fisher_loss(
-                source_features,
-                ys,
-                intra_weight=self.fisher_intra_weight,
-                inter_weight=self.fisher_inter_weight,
-                kind=self.fisher_kind,
-            )
+        with _float32_losses(device_type):
+            classification = criterion(logits[:n_source], ys)
+            fisher = None
+            if self.fisher_intra_weight > 0:
+                fisher = fisher_loss(
+                    source_features,
+                    ys,
+                    intra_weight=self.fisher_intra_weight,
+                    inter_weight=self.fisher_inter_weight,
+                    kind=self.fisher_kind,
+                )
         transfer = entropy = None
         records: dict[str, float] = {}
         if xt is not None:
@@ -151,15 +167,17 @@ class _AdaptationObjective:
                 module, source_features, features[n_source:], progress
             )
             if self.entropy_weight > 0:
-                entropy = entropy_loss(logits[n_source:])
-        loss = total_loss(
-            classification,
-            transfer=transfer,
-            fisher=fisher,
-            entropy=entropy,
-            transfer_weight=self.transfer_weight,
-            entropy_weight=self.entropy_weight,
-        )
+                with _float32_losses(device_type):
+                    entropy = entropy_loss(logits[n_source:])
+        with _float32_losses(device_type):
+            loss = total_loss(
+                classification,
+                transfer=transfer,
+                fisher=fisher,
+                entropy=entropy,
+                transfer_weight=self.transfer_weight,
+                entropy_weight=self.entropy_weight,
+            )
         result: dict[str, torch.Tensor | float] = {
             "loss": loss,
             "classification_loss": classification,
@@ -189,12 +207,13 @@ class MMDObjective(_AdaptationObjective):
         progress: float,
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """Return the MMD between the two feature batches."""
-        loss = mmd_loss(
-            source_features,
-            target_features,
-            n_kernels=self.n_kernels,
-            kernel_mul=self.kernel_mul,
-        )
+        with _float32_losses(source_features.device.type):
+            loss = mmd_loss(
+                source_features.float(),
+                target_features.float(),
+                n_kernels=self.n_kernels,
+                kernel_mul=self.kernel_mul,
+            )
         return loss, {}
 
 
@@ -236,11 +255,13 @@ class AdversarialObjective(_AdaptationObjective):
         reversed_features = gradient_reversal(
             torch.cat([source_features, target_features]), coefficient
         )
-        domain_logits = module.domain_classifier(reversed_features)
+        # The domain classifier runs in the autocast precision, its loss in float32.
+        domain_logits = module.domain_classifier(reversed_features).float()
         n_source = len(source_features)
         source_logits = domain_logits[:n_source]
         target_logits = domain_logits[n_source:]
-        loss = domain_adversarial_loss(source_logits, target_logits)
+        with _float32_losses(source_features.device.type):
+            loss = domain_adversarial_loss(source_logits, target_logits)
         acc_source, acc_target = domain_accuracy(
             source_logits.detach(), target_logits.detach()
         )

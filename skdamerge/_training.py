@@ -24,6 +24,7 @@ from skorch.callbacks import (
 from torch.optim.lr_scheduler import CyclicLR
 
 from ._batches import ArrayBatches, SourceTargetBatches
+from ._precision import Precision
 from .exceptions import NonFiniteLossError
 
 __all__ = ["DomainAdaptationNet", "TrainingData", "make_callbacks"]
@@ -63,6 +64,12 @@ class DomainAdaptationNet(NeuralNet):
         batches per epoch); the gradient-reversal schedule runs over it.
     shuffle_seed : int, default=0
         Seed of the batch order.
+    precision : Precision or None, default=None
+        Autocast dtype and gradient scaling of the steps (see
+        :mod:`skdamerge._precision`); None is plain float32.
+    channels_last : bool, default=False
+        Send image batches in the channels-last memory format (the module should
+        be converted too); faster convolutions on CPUs and tensor cores.
     """
 
     def __init__(
@@ -73,6 +80,8 @@ class DomainAdaptationNet(NeuralNet):
         domain_lr_multiplier: float = 1.0,
         total_steps: int = 1,
         shuffle_seed: int = 0,
+        precision: Precision | None = None,
+        channels_last: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(module, *args, **kwargs)
@@ -80,6 +89,15 @@ class DomainAdaptationNet(NeuralNet):
         self.domain_lr_multiplier = domain_lr_multiplier
         self.total_steps = total_steps
         self.shuffle_seed = shuffle_seed
+        self.precision = precision
+        self.channels_last = channels_last
+
+    @property
+    def precision_policy(self) -> Precision:
+        """The precision of the steps (float32 when none was given)."""
+        if self.precision is None:
+            return Precision(device_type=torch.device(self.device).type)
+        return self.precision
 
     # -- set-up -------------------------------------------------------------------
     def initialize_optimizer(self, triggered_directly=None):
@@ -112,6 +130,7 @@ class DomainAdaptationNet(NeuralNet):
             self.batch_size,
             torch.device(self.device),
             rng,
+            channels_last=self.channels_last,
         )
         valid = None
         if data.X_valid is not None:
@@ -120,6 +139,7 @@ class DomainAdaptationNet(NeuralNet):
                 data.y_valid,
                 max(self.batch_size, 256),
                 torch.device(self.device),
+                channels_last=self.channels_last,
             )
         return train, valid
 
@@ -131,6 +151,7 @@ class DomainAdaptationNet(NeuralNet):
     def fit(self, X, y=None, **fit_params):
         """Train on a :class:`TrainingData`."""
         self.steps_done_ = 0
+        self.grad_scaler_ = self.precision_policy.make_grad_scaler()
         return super().fit(X, y, **fit_params)
 
     def train_step_single(self, batch, **fit_params):
@@ -138,11 +159,13 @@ class DomainAdaptationNet(NeuralNet):
         self._set_training(True)
         xs, ys, xt = batch
         progress = min(self.steps_done_ / max(self.total_steps, 1), 1.0)
-        result = self.objective(self.module_, self.criterion_, xs, ys, xt, progress)
+        with self.precision_policy.autocast():
+            result = self.objective(self.module_, self.criterion_, xs, ys, xt, progress)
         loss = result["loss"]
         if not torch.isfinite(loss):
             self._raise_non_finite(result)
-        loss.backward()
+        scaler = getattr(self, "grad_scaler_", None)
+        (loss if scaler is None else scaler.scale(loss)).backward()
         self.steps_done_ += 1
         for name in self.objective.components():
             value = result.get(name, 0.0)
@@ -151,6 +174,23 @@ class DomainAdaptationNet(NeuralNet):
             self.history.record_batch("train_" + name, value)
         self.history.record_batch("lr", self.optimizer_.param_groups[0]["lr"])
         return {"loss": loss, "y_pred": None}
+
+    def _step_optimizer(self, step_fn):
+        """Step the optimizers, through the gradient scaler under float16 AMP.
+
+        A :class:`torch.amp.GradScaler` cannot take an optimizer closure: the
+        gradients are computed first, then each optimizer steps on unscaled
+        gradients (the step is skipped when they overflowed) and the scale is
+        updated.
+        """
+        scaler = getattr(self, "grad_scaler_", None)
+        if scaler is None or step_fn is None:
+            return super()._step_optimizer(step_fn)
+        step_fn()
+        for name in self._optimizers:
+            scaler.step(getattr(self, name + "_"))
+        scaler.update()
+        return None
 
     def _raise_non_finite(self, result: dict) -> None:
         epoch = len(self.history)
@@ -181,7 +221,9 @@ class DomainAdaptationNet(NeuralNet):
         self._set_training(False)
         xv, yv = batch
         with torch.no_grad():
-            _, logits = self.module_(xv)
+            with self.precision_policy.autocast():
+                _, logits = self.module_(xv)
+            logits = logits.float()
             loss = self.criterion_(logits, yv)
         return {"loss": loss, "y_pred": logits}
 
