@@ -1,4 +1,4 @@
-"""Domain-adaptation losses of DeepMerge II as pure functions on torch tensors.
+"""Domain-adaptation losses of DeepMerge II [1]_ as pure functions on torch tensors.
 
 Every function takes tensors and returns a scalar tensor (or Python floats for the
 diagnostics), so the losses can be combined freely in a training step:

@@ -2,7 +2,7 @@
 
 Two kinds of tools live here.
 
-**The DeepMerge II metric table** (paper Sect. 6, Tables 1, B1): AUC, accuracy,
+**The DeepMerge II metric table** (paper [1]_ Sect. 6, Tables 1, B1): AUC, accuracy,
 precision, recall, F1 and Brier score of the merger class on the source and target
 test sets, and the normalised confusion matrices.
 
@@ -30,9 +30,9 @@ to, and is judged on, the same target set.
 - :func:`make_im_scorer`: information maximisation, the mutual information between
   target samples and predicted classes (confident *and* diverse predictions).
 - :func:`make_snd_scorer`: soft neighbourhood density of the target outputs
-  (Saito et al. 2021).
+  (Saito et al. 2021 [2]_).
 - :func:`make_dev_scorer`: deep embedded validation, an importance-weighted source
-  validation risk (You et al. 2019), negated.
+  validation risk (You et al. 2019 [3]_), negated.
 - :func:`source_accuracy_scorer`: accuracy on the source fold itself.
 
 The pure functions behind the scorers, :func:`prediction_entropy`,
@@ -42,7 +42,7 @@ The pure functions behind the scorers, :func:`prediction_entropy`,
 No unsupervised criterion is safe on its own. Entropy and soft neighbourhood density
 reward confident, tightly clustered target outputs, so a model that puts the whole
 target domain into one class with certainty scores best of all, and a source-only
-network on a strongly shifted target often does just that. Information
+network on a strongly shifted target often does just that [4]_. Information
 maximisation penalises such a collapse but assumes roughly balanced classes; deep
 embedded validation is anchored to the source labels but is noisy when the two
 domains are easy to tell apart. Read them together, and with the predicted merger
