@@ -20,7 +20,10 @@ def _to_tensor(
     ``channels_last`` converts 4-D image batches to the channels-last memory
     format (on the GPU after the copy).
     """
-    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    array = np.ascontiguousarray(array)
+    if not array.flags.writeable:  # e.g. a read-only array: torch needs its own
+        array = array.copy()
+    tensor = torch.from_numpy(array)
     if device.type == "cuda":
         tensor = tensor.pin_memory().to(device, non_blocking=True)
     if channels_last and tensor.ndim == 4:

@@ -21,10 +21,12 @@ from ._objectives import (
     MMDObjective,
     SourceOnlyObjective,
 )
+from ._outofcore import LazyImages, check_lazy_images, is_lazy_array
 from ._precision import Precision, resolve_precision
 from ._target import unwrap_target
 from ._training import DomainAdaptationNet, TrainingData, make_callbacks
 from ._validation import (
+    LARGE_VALUE,
     check_binary_labels,
     check_images,
     check_same_sample_shape,
@@ -145,6 +147,24 @@ Attributes
         The trained network; ``module_(x)`` returns ``(features, logits)``."""
 
 
+def _check_input(X, name: str, *, prediction: bool = False):
+    """Validate images; on-disk arrays stay on disk (see :mod:`skdamerge._outofcore`).
+
+    In-memory input becomes a float32 array. A ``np.memmap``, ``h5py`` dataset,
+    ``zarr`` array or dask array becomes a :class:`LazyImages` view, read batch by
+    batch: for training its values are checked chunk by chunk first, for
+    prediction each batch is checked as it is read (a single pass).
+    """
+    if is_lazy_array(X):
+        return check_lazy_images(
+            X,
+            name,
+            check_finite="on_read" if prediction else "now",
+            large_value=LARGE_VALUE,
+        )
+    return check_images(X, name)
+
+
 def _resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -200,6 +220,9 @@ class _DomainAdaptationClassifier(ClassifierMixin, TransformerMixin, BaseEstimat
         X : array-like of shape (n_samples, channels, height, width) or \
 (n_samples, n_features)
             Labelled source domain (e.g. simulated galaxies), channels first.
+            A ``np.memmap`` (e.g. ``np.load(path, mmap_mode="r")``), HDF5 or
+            zarr dataset stays on disk: it is checked chunk by chunk, split by
+            indices and read batch by batch (out-of-core training).
         y : array-like of shape (n_samples,)
             Binary labels; with 0/1 labels, 1 is merger (the positive class).
         X_target : array-like of the same sample shape as X or TargetDomain, \
@@ -207,18 +230,18 @@ default=None
             Unlabelled target domain (e.g. telescope images). Without it, every
             estimator trains on the source alone. In cross-validation and searches,
             wrap it in :class:`~skdamerge.TargetDomain` so that scikit-learn does not
-            split it with the source folds.
+            split it with the source folds. On-disk arrays stay on disk, as for X.
 
         Returns
         -------
         self
             The fitted estimator.
         """
-        X = check_images(X, "X")
+        X = _check_input(X, "X")
         X_target = unwrap_target(X_target)
         self.classes_, y_encoded = check_binary_labels(y, len(X), type(self).__name__)
         if X_target is not None:
-            X_target = check_images(X_target, "X_target")
+            X_target = _check_input(X_target, "X_target")
             check_same_sample_shape(X.shape[1:], X_target, "X_target", "X")
             check_target_size(X_target, self.batch_size)
         self.n_features_in_ = X.shape[1]
@@ -254,6 +277,9 @@ default=None
                 self._set_fitted(net)
                 raise
         self._set_fitted(net)
+        for images in (X, X_target):
+            if isinstance(images, LazyImages):
+                images.release()
         if isinstance(self, DANNClassifier):
             warn_if_domain_classifier_failed(self.history_)
         return self
@@ -281,6 +307,18 @@ default=None
                 "validation_fraction=None."
             )
         stratify = y if np.bincount(y).min() >= 2 and n_valid >= 2 else None
+        if isinstance(X, LazyImages):
+            # Split the indices (the same split as for an in-memory X): the
+            # training and validation sets stay views of the file.
+            train, valid = train_test_split(
+                np.arange(len(X)),
+                test_size=n_valid,
+                stratify=stratify,
+                random_state=seed,
+            )
+            return TrainingData(
+                X.subset(train), y[train], X_target, X.subset(valid), y[valid]
+            )
         X_train, X_valid, y_train, y_valid = train_test_split(
             X, y, test_size=n_valid, stratify=stratify, random_state=seed
         )
@@ -397,7 +435,7 @@ default=None
 
     def _forward(self, X, output: int) -> np.ndarray:
         check_is_fitted(self, "net_")
-        X = check_images(X, "X")
+        X = _check_input(X, "X", prediction=True)
         check_same_sample_shape(self.input_shape_, X, "X", type(self).__name__)
         module = self.module_
         module.eval()
@@ -416,6 +454,8 @@ default=None
                 with net.precision_policy.autocast():
                     out = module(xb)[output]
                 chunks.append(out.float().cpu().numpy())
+        if isinstance(X, LazyImages):
+            X.release()
         return np.concatenate(chunks)
 
     def predict_proba(self, X) -> np.ndarray:
@@ -424,7 +464,9 @@ default=None
         Parameters
         ----------
         X : array-like of the training sample shape
-            Images or features to classify, processed in batches.
+            Images or features to classify, processed in batches. A
+            ``np.memmap``, ``h5py`` dataset, ``zarr`` array or dask array is
+            streamed from disk batch by batch, with flat memory.
 
         Returns
         -------

@@ -1,9 +1,13 @@
-"""Fast data path and precision: bf16 autocast, the AMP code path, channels-last.
+"""Fast data path, precision and out-of-core data.
+
+bf16 autocast, the AMP code path, channels-last; training on memory maps and
+prediction over memory maps, HDF5, zarr and dask arrays without loading them.
 
 Speed itself is measured by the scripts in ``benchmarks/``, never asserted here.
 """
 
 import pickle
+import tracemalloc
 import warnings
 
 import numpy as np
@@ -13,8 +17,11 @@ from conftest import make_pair_shift
 from torch import nn
 
 import skdamerge._estimators as estimators_module
+import skdamerge._outofcore as outofcore
 from skdamerge import DANNClassifier, MMDClassifier, SourceOnlyClassifier
+from skdamerge._outofcore import LazyImages, _file_layout
 from skdamerge._precision import Precision, resolve_precision
+from skdamerge._training import DomainAdaptationNet
 
 ESTIMATORS = [SourceOnlyClassifier, MMDClassifier, DANNClassifier]
 
@@ -201,3 +208,206 @@ def test_user_module_keeps_the_default_memory_format(tiny_shift):
     clf.fit(Xs, ys)
     assert not clf.net_.channels_last
     assert clf.predict_proba(Xt).shape == (len(Xt), 2)
+
+
+# -- out-of-core: memory maps, HDF5, zarr ----------------------------------------
+def _save_memmap(path, X):
+    np.save(path, X)
+    return np.load(path, mmap_mode="r")
+
+
+def test_lazy_images_reads_rows_like_the_array(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 2, 4, 3)).astype(np.float32)
+    memmap = _save_memmap(tmp_path / "x.npy", X)
+    offset = np.memmap(tmp_path / "x.npy", dtype=np.float32, mode="r", offset=128)
+    views = {
+        "memmap": (memmap, X),
+        "slice": (memmap[7:40], X[7:40]),
+        "strided": (memmap[1::3], X[1::3]),
+        "fortran": (
+            _save_memmap(tmp_path / "f.npy", np.asfortranarray(X)),
+            X,
+        ),
+        "float64": (_save_memmap(tmp_path / "d.npy", X.astype(np.float64)), X),
+        "flat offset": (offset[: 50 * 24].reshape(50, 24), X.reshape(50, 24)),
+        "copy-on-write": (np.load(tmp_path / "x.npy", mmap_mode="c"), X),
+    }
+    rows = np.array([5, 1, 5, 3, 2, 9, 8, 16])
+    for name, (source, expected) in views.items():
+        images = LazyImages(source)
+        assert images.shape == expected.shape, name
+        np.testing.assert_array_equal(images[rows], expected[rows], err_msg=name)
+        np.testing.assert_array_equal(images[3:11], expected[3:11], err_msg=name)
+        np.testing.assert_array_equal(images[4], expected[4], err_msg=name)
+        subset = images.subset(rows[::-1])
+        np.testing.assert_array_equal(subset[1:4], expected[rows[::-1]][1:4])
+        assert images[rows].dtype == np.float32
+    assert _file_layout(memmap) is not None
+    assert _file_layout(memmap[1::3]) is not None  # a read per row
+    for name in ("fortran", "copy-on-write"):  # read through the map
+        assert _file_layout(views[name][0]) is None
+
+
+@pytest.mark.skipif(
+    not hasattr(__import__("mmap"), "MADV_DONTNEED"), reason="needs madvise"
+)
+def test_reading_a_memmap_does_not_grow_the_resident_memory(tmp_path):
+    """Random rows are read with file reads, not through the map."""
+
+    def mapped_file_kib():
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("RssFile:"):
+                    return int(line.split()[1])
+        pytest.skip("no RssFile in /proc/self/status")
+
+    X = np.zeros((2000, 3, 32, 32), dtype=np.float32)  # 24 MiB
+    memmap = _save_memmap(tmp_path / "x.npy", X)
+    images = LazyImages(memmap)
+    before = mapped_file_kib()
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        images[rng.choice(len(X), 128, replace=False)]
+    assert mapped_file_kib() - before < 4 * 1024
+
+
+@pytest.fixture(scope="module")
+def memmap_shift(tmp_path_factory):
+    """3x32x32 images on disk: 2,000 source and 600 target images (30 MiB)."""
+    directory = tmp_path_factory.mktemp("memmap")
+    Xs, ys, Xt, yt = make_pair_shift(2000, size=32, seed=6)
+    Xt, yt = Xt[:600], yt[:600]
+    return (
+        _save_memmap(directory / "source.npy", Xs),
+        ys,
+        _save_memmap(directory / "target.npy", Xt),
+        yt,
+    )
+
+
+def test_fit_on_a_memmap_keeps_the_data_on_disk(memmap_shift, monkeypatch):
+    """The training and validation sets inside the net are views of the files, and
+    the fit allocates a small fraction of the data; the model is the same as with
+    the data in memory."""
+    Xs, ys, Xt, yt = memmap_shift
+    captured = {}
+    original = DomainAdaptationNet.get_split_datasets
+
+    def capture(self, X, y=None, **fit_params):
+        captured["train"], captured["valid"] = original(self, X, y, **fit_params)
+        return captured["train"], captured["valid"]
+
+    monkeypatch.setattr(DomainAdaptationNet, "get_split_datasets", capture)
+    monkeypatch.setattr(outofcore, "CHUNK_BYTES", 2**20)
+    params = dict(max_epochs=1, batch_size=128, random_state=0, device="cpu")
+    tracemalloc.start()
+    try:
+        on_disk = MMDClassifier(**params).fit(Xs, ys, X_target=Xt)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    train, valid = captured["train"], captured["valid"]
+    for view, source in (
+        (train.X_source, Xs),
+        (train.X_target, Xt),
+        (valid.X, Xs),
+    ):
+        assert isinstance(view, LazyImages)
+        assert view.source is source
+        assert isinstance(view.source, np.memmap)
+    assert len(train.X_source) + len(valid.X) == len(Xs)
+    data_bytes = Xs.nbytes + Xt.nbytes
+    assert peak < 0.25 * data_bytes, (peak, data_bytes)
+
+    in_memory = MMDClassifier(**params).fit(np.asarray(Xs), ys, X_target=np.asarray(Xt))
+    np.testing.assert_array_equal(
+        on_disk.predict_proba(Xt), in_memory.predict_proba(np.asarray(Xt))
+    )
+
+
+@pytest.fixture(scope="module")
+def fitted(tiny_shift):
+    Xs, ys, Xt, _ = tiny_shift
+    return SourceOnlyClassifier(max_epochs=1, random_state=0).fit(Xs, ys)
+
+
+def test_predict_proba_streams_over_memmap_h5py_zarr_and_dask(
+    fitted, tiny_shift, tmp_path
+):
+    h5py = pytest.importorskip("h5py")
+    zarr = pytest.importorskip("zarr")
+    da = pytest.importorskip("dask.array")
+    _, _, Xt, _ = tiny_shift
+    expected = fitted.predict_proba(Xt)
+    with h5py.File(tmp_path / "x.h5", "w") as file:
+        file.create_dataset("X", data=Xt, chunks=(32, *Xt.shape[1:]))
+    store = zarr.open_array(
+        str(tmp_path / "x.zarr"),
+        mode="w",
+        shape=Xt.shape,
+        chunks=(64, *Xt.shape[1:]),
+        dtype="f4",
+    )
+    store[:] = Xt
+    with h5py.File(tmp_path / "x.h5", "r") as file:
+        sources = {
+            "memmap": _save_memmap(tmp_path / "x.npy", Xt),
+            "h5py": file["X"],
+            "zarr": zarr.open_array(str(tmp_path / "x.zarr"), mode="r"),
+            "dask": da.from_array(Xt, chunks=(50, *Xt.shape[1:])),
+        }
+        for name, source in sources.items():
+            np.testing.assert_allclose(
+                fitted.predict_proba(source), expected, rtol=1e-6, err_msg=name
+            )
+        assert fitted.predict(file["X"]).shape == (len(Xt),)
+
+
+def test_single_band_memmap_gets_a_channel_axis(tmp_path):
+    Xs, ys, _, _ = make_pair_shift(120, size=16, seed=2)
+    single = Xs[:, 0]
+    clf = SourceOnlyClassifier(max_epochs=1, random_state=0).fit(single, ys)
+    memmap = _save_memmap(tmp_path / "single.npy", single)
+    np.testing.assert_allclose(
+        clf.predict_proba(memmap), clf.predict_proba(single), rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.uint8])
+def test_memmap_of_another_dtype_is_converted_per_batch(dtype, tmp_path):
+    Xs, ys, _, _ = make_pair_shift(120, size=16, seed=2)
+    X = (Xs * 100).clip(0, 255).astype(dtype)
+    memmap = _save_memmap(tmp_path / "x.npy", X)
+    params = dict(max_epochs=1, random_state=0)
+    on_disk = SourceOnlyClassifier(**params).fit(memmap, ys)
+    in_memory = SourceOnlyClassifier(**params).fit(X.astype(np.float32), ys)
+    np.testing.assert_array_equal(
+        on_disk.predict_proba(memmap), in_memory.predict_proba(X)
+    )
+
+
+def test_non_finite_values_on_disk_are_reported(fitted, tiny_shift, tmp_path):
+    Xs, ys, Xt, _ = tiny_shift
+    bad = Xs.copy()
+    bad[150, 1, 2, 3] = np.nan
+    memmap = _save_memmap(tmp_path / "bad.npy", bad)
+    with pytest.raises(ValueError, match="Input X contains NaN or infinity"):
+        SourceOnlyClassifier(max_epochs=1).fit(memmap, ys)
+    with pytest.raises(ValueError, match="Input X_target contains NaN"):
+        MMDClassifier(max_epochs=1).fit(Xs, ys, X_target=memmap)
+    with pytest.raises(ValueError, match="Input X contains NaN or infinity"):
+        fitted.predict_proba(memmap)
+
+
+def test_invalid_arrays_on_disk_name_the_argument(tmp_path, tiny_shift):
+    Xs, ys, _, _ = tiny_shift
+    channels_last = _save_memmap(tmp_path / "cl.npy", np.moveaxis(Xs, 1, -1))
+    with pytest.raises(ValueError, match="X looks channels-last"):
+        SourceOnlyClassifier(max_epochs=1).fit(channels_last, ys)
+    complex_ = _save_memmap(tmp_path / "c.npy", Xs.astype(np.complex64))
+    with pytest.raises(ValueError, match="X has dtype complex64"):
+        SourceOnlyClassifier(max_epochs=1).fit(complex_, ys)
+    five_d = _save_memmap(tmp_path / "5d.npy", Xs[:, None])
+    with pytest.raises(ValueError, match="got 5 dimensions"):
+        SourceOnlyClassifier(max_epochs=1).fit(five_d, ys)
