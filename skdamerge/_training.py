@@ -94,9 +94,14 @@ class DomainAdaptationNet(NeuralNet):
 
     @property
     def precision_policy(self) -> Precision:
-        """The precision of the steps (float32 when none was given)."""
-        if self.precision is None:
-            return Precision(device_type=torch.device(self.device).type)
+        """The precision of the steps (float32 when none was given).
+
+        A model trained with CUDA autocast and loaded where CUDA is not available
+        (skorch then moves it to the CPU) predicts in float32.
+        """
+        device_type = torch.device(self.device).type
+        if self.precision is None or self.precision.device_type != device_type:
+            return Precision(device_type=device_type)
         return self.precision
 
     # -- set-up -------------------------------------------------------------------

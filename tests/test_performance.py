@@ -411,3 +411,26 @@ def test_invalid_arrays_on_disk_name_the_argument(tmp_path, tiny_shift):
     five_d = _save_memmap(tmp_path / "5d.npy", Xs[:, None])
     with pytest.raises(ValueError, match="got 5 dimensions"):
         SourceOnlyClassifier(max_epochs=1).fit(five_d, ys)
+
+
+def test_fit_streams_from_hdf5_and_zarr(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    zarr = pytest.importorskip("zarr")
+    Xs, ys, Xt, _ = make_pair_shift(200, size=16, seed=3)
+    with h5py.File(tmp_path / "source.h5", "w") as file:
+        file.create_dataset("X", data=Xs, chunks=(32, *Xs.shape[1:]))
+    target = zarr.open_array(
+        str(tmp_path / "target.zarr"),
+        mode="w",
+        shape=Xt.shape,
+        chunks=(64, *Xt.shape[1:]),
+        dtype="f4",
+    )
+    target[:] = Xt
+    params = dict(max_epochs=2, random_state=0)
+    in_memory = MMDClassifier(**params).fit(Xs, ys, X_target=Xt)
+    with h5py.File(tmp_path / "source.h5", "r") as file:
+        on_disk = MMDClassifier(**params).fit(file["X"], ys, X_target=target)
+    np.testing.assert_array_equal(
+        on_disk.predict_proba(Xt), in_memory.predict_proba(Xt)
+    )
