@@ -11,9 +11,11 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
+from skorch.history import History
 from torch import nn
 
 from ._batches import ArrayBatches
+from ._checkpoint import EpochCheckpoint, load_checkpoint
 from ._diagnostics import warn_if_domain_classifier_failed
 from ._objectives import (
     AdversarialObjective,
@@ -85,6 +87,16 @@ default="auto"
     freeze_features : bool, default=False
         Keep the feature extractor (every parameter the latent features depend on,
         e.g. the convolutional layers) fixed and train only the head.
+    checkpoint_path : str, path-like or None, default=None
+        File to which the whole training state (weights, optimizer, history, best
+        model) is written at the end of every epoch, replaced atomically, so that
+        a long run can be resumed after a crash.
+    resume_from : str, path-like or None, default=None
+        Checkpoint written by an earlier fit with ``checkpoint_path``: training
+        continues from it up to ``max_epochs`` epochs in all. The checkpoint must
+        come from the same estimator, backbone, sample shape and classes (a clear
+        error says otherwise). Resumed training is equivalent but not bit-identical
+        to an uninterrupted run (the batch order restarts).
     random_state : int, RandomState instance or None, default=None
         Fixes the validation split, the weight initialisation, dropout and the batch
         order. Two fits on the CPU with the same integer give identical models.
@@ -269,7 +281,7 @@ default=None
                 channels_last=channels_last,
             )
             try:
-                net.fit(data)
+                self._train(net, data)
             except NonFiniteLossError:
                 best = net.best_weights()
                 if best is not None:
@@ -283,6 +295,52 @@ default=None
         if isinstance(self, DANNClassifier):
             warn_if_domain_classifier_failed(self.history_)
         return self
+
+    def _checkpoint_metadata(self) -> dict:
+        backbone = self.backbone
+        if not isinstance(backbone, str):
+            backbone = type(backbone).__name__
+        return {
+            "estimator": type(self).__name__,
+            "backbone": backbone,
+            "input_shape": list(self.input_shape_),
+            "classes": [str(label) for label in self.classes_],
+        }
+
+    def _train(self, net: DomainAdaptationNet, data: TrainingData) -> None:
+        """Train from scratch, or continue from ``resume_from``."""
+        if self.resume_from is None:
+            net.fit(data)
+            return
+        state = load_checkpoint(self.resume_from, self._checkpoint_metadata())
+        net.initialize()
+        try:
+            net.module_.load_state_dict(state["module"])
+            net.optimizer_.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as error:
+            raise ValueError(
+                f"resume_from={str(self.resume_from)!r} does not fit this network: "
+                f"{error}"
+            ) from error
+        net.history_ = History(state["history"])
+        net.steps_done_ = state["steps_done"]
+        scheduler = dict(net.callbacks_).get("lr_scheduler")
+        if scheduler is not None:
+            scheduler.last_epoch = net.steps_done_ - 1
+        done = sum("train_loss" in row for row in net.history_)
+        if done < self.max_epochs:
+            net.partial_fit(data, epochs=self.max_epochs - done)
+        # Early stopping restarts its bookkeeping on resume: keep the better of
+        # the best model before the interruption and the best one after it.
+        before = state["best_valid_loss"]
+        after = [
+            row["valid_loss"]
+            for row in net.history_[len(state["history"]) :]
+            if "valid_loss" in row
+        ]
+        if before is not None and state["best_weights"] is not None:
+            if not after or before <= min(after):
+                net.module_.load_state_dict(state["best_weights"])
 
     def _set_fitted(self, net: DomainAdaptationNet) -> None:
         self.net_ = net
@@ -385,6 +443,23 @@ default=None
         )
         objective = self._make_objective()
         extra = {} if self.verbose else {"callbacks__print_log": None}
+        callbacks = make_callbacks(
+            objective.components(),
+            validation=data.X_valid is not None,
+            patience=self.patience,
+            lr=self.lr,
+            domain_lr_multiplier=self._domain_lr_multiplier(),
+            has_domain_classifier=module.domain_classifier is not None,
+            cycle_length=self.cycle_length,
+            batches_per_epoch=batches_per_epoch,
+        )
+        if self.checkpoint_path is not None:
+            callbacks.append(
+                (
+                    "checkpoint",
+                    EpochCheckpoint(self.checkpoint_path, self._checkpoint_metadata()),
+                )
+            )
         return DomainAdaptationNet(
             module,
             criterion=nn.CrossEntropyLoss,
@@ -396,16 +471,7 @@ default=None
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
             train_split=None,
-            callbacks=make_callbacks(
-                objective.components(),
-                validation=data.X_valid is not None,
-                patience=self.patience,
-                lr=self.lr,
-                domain_lr_multiplier=self._domain_lr_multiplier(),
-                has_domain_classifier=module.domain_classifier is not None,
-                cycle_length=self.cycle_length,
-                batches_per_epoch=batches_per_epoch,
-            ),
+            callbacks=callbacks,
             device=device,
             verbose=self.verbose,
             objective=objective,
@@ -590,6 +656,8 @@ class SourceOnlyClassifier(_DomainAdaptationClassifier):
         validation_fraction=0.125,
         init_weights=None,
         freeze_features=False,
+        checkpoint_path=None,
+        resume_from=None,
         random_state=None,
         device="auto",
         precision="fp32",
@@ -609,6 +677,8 @@ class SourceOnlyClassifier(_DomainAdaptationClassifier):
         self.validation_fraction = validation_fraction
         self.init_weights = init_weights
         self.freeze_features = freeze_features
+        self.checkpoint_path = checkpoint_path
+        self.resume_from = resume_from
         self.random_state = random_state
         self.device = device
         self.precision = precision
@@ -707,6 +777,8 @@ class MMDClassifier(_DomainAdaptationClassifier):
         validation_fraction=0.125,
         init_weights=None,
         freeze_features=False,
+        checkpoint_path=None,
+        resume_from=None,
         random_state=None,
         device="auto",
         precision="fp32",
@@ -733,6 +805,8 @@ class MMDClassifier(_DomainAdaptationClassifier):
         self.validation_fraction = validation_fraction
         self.init_weights = init_weights
         self.freeze_features = freeze_features
+        self.checkpoint_path = checkpoint_path
+        self.resume_from = resume_from
         self.random_state = random_state
         self.device = device
         self.precision = precision
@@ -821,6 +895,8 @@ class DANNClassifier(_DomainAdaptationClassifier):
         validation_fraction=0.125,
         init_weights=None,
         freeze_features=False,
+        checkpoint_path=None,
+        resume_from=None,
         random_state=None,
         device="auto",
         precision="fp32",
@@ -847,6 +923,8 @@ class DANNClassifier(_DomainAdaptationClassifier):
         self.validation_fraction = validation_fraction
         self.init_weights = init_weights
         self.freeze_features = freeze_features
+        self.checkpoint_path = checkpoint_path
+        self.resume_from = resume_from
         self.random_state = random_state
         self.device = device
         self.precision = precision

@@ -1,0 +1,119 @@
+"""Periodic training checkpoints on disk, and resuming from them."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from skorch.callbacks import Callback
+
+__all__ = ["EpochCheckpoint", "load_checkpoint"]
+
+_FORMAT = "skdamerge-checkpoint"
+
+
+def _plain(history) -> list:
+    """Return the history as plain Python values (numpy scalars become floats)."""
+    return json.loads(json.dumps(list(history), default=float))
+
+
+class EpochCheckpoint(Callback):
+    """Write the whole training state to one file at the end of every epoch.
+
+    The file holds the network and optimizer states, the history, the step count
+    and the best weights kept by early stopping, plus metadata that identifies the
+    model (estimator, backbone, input shape, classes). It is replaced atomically,
+    so an interruption never leaves a half-written checkpoint.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Checkpoint file, rewritten every epoch.
+    metadata : dict
+        JSON-serialisable description of the model, checked on resume.
+    """
+
+    def __init__(self, path: str | os.PathLike, metadata: dict[str, Any]) -> None:
+        self.path = path
+        self.metadata = metadata
+
+    def on_epoch_end(self, net, **kwargs) -> None:
+        """Save the state after this epoch."""
+        valid = [row["valid_loss"] for row in net.history if "valid_loss" in row]
+        state = {
+            "format": _FORMAT,
+            "version": 1,
+            "metadata": self.metadata,
+            "module": net.module_.state_dict(),
+            "optimizer": net.optimizer_.state_dict(),
+            "history": _plain(net.history),
+            "steps_done": net.steps_done_,
+            "best_weights": net.best_weights(),
+            "best_valid_loss": float(min(valid)) if valid else None,
+        }
+        path = Path(self.path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
+        os.close(handle)
+        try:
+            torch.save(state, temporary)
+            os.replace(temporary, path)
+        finally:
+            if os.path.exists(temporary):
+                os.remove(temporary)
+
+
+def load_checkpoint(path: str | os.PathLike, metadata: dict[str, Any]) -> dict:
+    """Read a checkpoint and check that it belongs to the model being trained.
+
+    Parameters
+    ----------
+    path : str or path-like
+        File written by :class:`EpochCheckpoint`.
+    metadata : dict
+        Description of the model about to be trained; every key must match.
+
+    Returns
+    -------
+    dict
+        The saved state.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If the file is corrupted, not a skdamerge checkpoint, or was written by a
+        model with another estimator, backbone, input shape or classes.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"resume_from={str(path)!r} does not exist; pass a checkpoint written "
+            "during an earlier fit with checkpoint_path."
+        )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ValueError(
+            f"resume_from={str(path)!r} could not be read as a checkpoint (the file "
+            f"is corrupted or truncated: {error}); delete it and train from scratch."
+        ) from error
+    if not isinstance(state, dict) or state.get("format") != _FORMAT:
+        raise ValueError(
+            f"resume_from={str(path)!r} is not a skdamerge training checkpoint; pass "
+            "a file written with checkpoint_path."
+        )
+    saved = state["metadata"]
+    for key, expected in metadata.items():
+        if saved.get(key) != expected:
+            raise ValueError(
+                f"resume_from={str(path)!r} was written by a model with {key}="
+                f"{saved.get(key)!r}, but this model has {key}={expected!r}; resume "
+                "with the same settings and data, or train from scratch."
+            )
+    return state
