@@ -1,0 +1,177 @@
+"""Per-epoch progress of a training run, for the ``skdamerge`` command.
+
+A small skorch callback draws a progress bar over the epochs with the live losses
+(total, classification, transfer, Fisher, entropy), the domain classifier's
+accuracy for adversarial training and the source validation accuracy. On a terminal
+the bar is redrawn in place; otherwise (a log file, a pipe) each epoch is one line.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from skorch.callbacks import Callback
+
+__all__ = ["EpochProgress", "epoch_progress"]
+
+_NAME = "cli_progress"
+# (history key, short label) of the numbers shown after the bar, in this order.
+_FIELDS = (
+    ("train_loss", "loss"),
+    ("train_classification_loss", "cls"),
+    ("train_transfer_loss", "transfer"),
+    ("train_fisher_loss", "fisher"),
+    ("train_entropy_loss", "entropy"),
+    ("train_domain_acc_source", "dom.acc src"),
+    ("train_domain_acc_target", "tgt"),
+    ("valid_loss", "valid loss"),
+    ("valid_acc", "acc"),
+)
+# Components that are shown only when they are switched on (non-zero).
+_OPTIONAL = {"train_fisher_loss", "train_entropy_loss"}
+
+
+def _format(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    if math.isnan(value):
+        return "nan"
+    return f"{value:.3f}"
+
+
+class EpochProgress(Callback):
+    """Draw a progress bar over the epochs with the losses of the last epoch.
+
+    Parameters
+    ----------
+    label : str
+        Name of the run shown before the bar (e.g. the method).
+    max_epochs : int
+        Number of planned epochs (the bar's length); early stopping may end the
+        run sooner.
+    width : int, default=20
+        Characters of the bar.
+
+    Notes
+    -----
+    The output goes to ``sys.stderr`` as it is when each epoch ends, so that the
+    callback holds no reference to a stream and can be pickled with a model.
+    """
+
+    def __init__(self, label: str, max_epochs: int, width: int = 20) -> None:
+        self.label = label
+        self.max_epochs = max_epochs
+        self.width = width
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs) -> None:
+        """Start the clock."""
+        self.start_ = time.monotonic()
+        self.drawn_ = False
+
+    def line(self, row: dict[str, Any], elapsed: float) -> str:
+        """Return the progress line for one epoch of the history.
+
+        Parameters
+        ----------
+        row : dict
+            One epoch of a skorch history.
+        elapsed : float
+            Seconds since training began.
+
+        Returns
+        -------
+        str
+            Bar, epoch counter, losses and elapsed time, without a newline.
+        """
+        epoch = int(row.get("epoch", 0))
+        total = max(int(self.max_epochs), 1)
+        filled = min(self.width, round(self.width * epoch / total))
+        bar = "#" * filled + "-" * (self.width - filled)
+        parts = []
+        for key, label in _FIELDS:
+            text = _format(row.get(key))
+            if text is None:
+                continue
+            if key in _OPTIONAL and float(row[key]) == 0.0:
+                continue
+            parts.append(f"{label} {text}")
+        numbers = "  ".join(parts)
+        return (
+            f"{self.label:<7} [{bar}] epoch {epoch:>3}/{total}  {numbers}  "
+            f"{elapsed:5.0f} s"
+        )
+
+    def on_epoch_end(self, net, **kwargs) -> None:
+        """Draw the bar with the losses of the epoch that just ended."""
+        stream = sys.stderr
+        text = self.line(net.history[-1], time.monotonic() - self.start_)
+        if stream.isatty():
+            stream.write("\r\x1b[2K" + text)
+            self.drawn_ = True
+        else:
+            stream.write(text + "\n")
+        stream.flush()
+
+    def on_train_end(self, net, X=None, y=None, **kwargs) -> None:
+        """End the in-place bar with a newline."""
+        if getattr(self, "drawn_", False):
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+@contextmanager
+def epoch_progress(estimator, label: str) -> Iterator[None]:
+    """Show an :class:`EpochProgress` bar while ``estimator`` is fitted.
+
+    The callback is added to the skorch net that the estimator builds in ``fit``
+    and removed from the fitted net afterwards, so the fitted estimator is the same
+    as without it. Estimators that do not build their net through
+    ``_build_net`` are fitted with ``verbose=1`` instead (skorch's epoch table).
+
+    Parameters
+    ----------
+    estimator : skdamerge estimator
+        Unfitted estimator, fitted inside the ``with`` block.
+    label : str
+        Name shown before the bar.
+
+    Yields
+    ------
+    None
+        Fit the estimator inside the block.
+    """
+    build = getattr(type(estimator), "_build_net", None)
+    if build is None:
+        previous = estimator.get_params()["verbose"]
+        estimator.set_params(verbose=1)
+        try:
+            yield
+        finally:
+            estimator.set_params(verbose=previous)
+        return
+
+    def build_with_progress(*args, **kwargs):
+        net = build(estimator, *args, **kwargs)
+        callback = EpochProgress(label, estimator.max_epochs)
+        net.callbacks = [*(net.callbacks or []), (_NAME, callback)]
+        return net
+
+    estimator._build_net = build_with_progress
+    try:
+        yield
+    finally:
+        del estimator.__dict__["_build_net"]
+        net = getattr(estimator, "net_", None)
+        if net is not None:
+            net.callbacks = [c for c in net.callbacks if c[0] != _NAME]
+            if hasattr(net, "callbacks_"):
+                net.callbacks_ = [c for c in net.callbacks_ if c[0] != _NAME]
