@@ -607,3 +607,20 @@ def test_history_source_only_and_plain_list(source_only):
     np.testing.assert_array_equal(plain.lines_["lr"].get_ydata(), [0.1, np.nan])
     with pytest.raises(NotFittedError):
         TrainingHistoryDisplay.from_estimator(MMDClassifier())
+
+
+def test_domain_roc_from_predictions_with_several_models():
+    from skdamerge.inspection import DomainRocDisplay
+
+    rng = np.random.default_rng(0)
+    ys, yt = np.tile([0, 1], 6), np.tile([0, 1], 4)
+    scores_s = {"noDA": rng.random(12), "MMD": rng.random(12)}
+    scores_t = {"noDA": rng.random(8), "MMD": rng.random(8)}
+    display = DomainRocDisplay.from_predictions(ys, scores_s, yt, scores_t)
+    assert set(display.lines_) == {
+        (model, domain) for model in scores_s for domain in ("source", "target")
+    }
+    with pytest.raises(ValueError, match="has 7 scores but y_target has 8 labels"):
+        DomainRocDisplay.from_predictions(
+            ys, scores_s, yt, {"noDA": rng.random(7), "MMD": rng.random(8)}
+        )

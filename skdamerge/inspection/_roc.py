@@ -142,7 +142,18 @@ class DomainRocDisplay:
         DomainRocDisplay
             The drawn display.
         """
-        check_labels_pair(scores_target, y_target, "scores_target", "y_target")
+        if (scores_target is None) != (y_target is None):
+            raise ValueError(
+                "scores_target and y_target must be given together (or neither)."
+            )
+        for name, scores in [("source", scores_source), ("target", scores_target)]:
+            labels = y_source if name == "source" else y_target
+            for model, values in (scores or {}).items():
+                if len(values) != len(labels):
+                    raise ValueError(
+                        f"scores_{name}[{model!r}] has {len(values)} scores but "
+                        f"y_{name} has {len(labels)} labels."
+                    )
         data = {"source": (y_source, scores_source)}
         if y_target is not None:
             data["target"] = (y_target, scores_target)
