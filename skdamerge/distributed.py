@@ -1,7 +1,6 @@
 """Scale out: distributed inference with Dask, and multi-GPU training.
 
-Inference over a survey-sized catalogue
----------------------------------------
+**Inference over a survey-sized catalogue.**
 :func:`predict_proba_dask` maps a fitted estimator over the chunks of a dask array
 of images ``(n, channels, height, width)`` (chunked along the first axis only) and
 returns a lazy dask array of class probabilities, one block per chunk;
@@ -28,8 +27,7 @@ pool: with several worker threads per process, pass ``torch_threads=1`` (or star
 workers with ``threads_per_worker=1`` and as many processes as cores) to avoid
 oversubscription.
 
-Multi-GPU training
-------------------
+**Multi-GPU training.**
 The estimators train on one device (``device="cuda"`` with ``precision="amp"`` is
 the fast single-GPU set-up; a DeepMerge epoch over 10^5 images takes seconds
 there). For data-parallel training on several GPUs, wrap the network with PyTorch's
