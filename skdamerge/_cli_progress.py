@@ -132,10 +132,8 @@ class EpochProgress(Callback):
 def epoch_progress(estimator, label: str) -> Iterator[None]:
     """Show an :class:`EpochProgress` bar while ``estimator`` is fitted.
 
-    The callback is added to the skorch net that the estimator builds in ``fit``
-    and removed from the fitted net afterwards, so the fitted estimator is the same
-    as without it. Estimators that do not build their net through
-    ``_build_net`` are fitted with ``verbose=1`` instead (skorch's epoch table).
+    The bar is passed through the estimator's ``callbacks`` parameter, which is
+    restored when the block ends.
 
     Parameters
     ----------
@@ -149,29 +147,10 @@ def epoch_progress(estimator, label: str) -> Iterator[None]:
     None
         Fit the estimator inside the block.
     """
-    build = getattr(type(estimator), "_build_net", None)
-    if build is None:
-        previous = estimator.get_params()["verbose"]
-        estimator.set_params(verbose=1)
-        try:
-            yield
-        finally:
-            estimator.set_params(verbose=previous)
-        return
-
-    def build_with_progress(*args, **kwargs):
-        net = build(estimator, *args, **kwargs)
-        callback = EpochProgress(label, estimator.max_epochs)
-        net.callbacks = [*(net.callbacks or []), (_NAME, callback)]
-        return net
-
-    estimator._build_net = build_with_progress
+    previous = estimator.get_params()["callbacks"]
+    progress = (_NAME, EpochProgress(label, estimator.max_epochs))
+    estimator.set_params(callbacks=[*(previous or []), progress])
     try:
         yield
     finally:
-        del estimator.__dict__["_build_net"]
-        net = getattr(estimator, "net_", None)
-        if net is not None:
-            net.callbacks = [c for c in net.callbacks if c[0] != _NAME]
-            if hasattr(net, "callbacks_"):
-                net.callbacks_ = [c for c in net.callbacks_ if c[0] != _NAME]
+        estimator.set_params(callbacks=previous)

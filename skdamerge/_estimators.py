@@ -97,6 +97,10 @@ default="auto"
         come from the same estimator, backbone, sample shape and classes (a clear
         error says otherwise). Resumed training is equivalent but not bit-identical
         to an uninterrupted run (the batch order restarts).
+    callbacks : list of (str, skorch.callbacks.Callback) or None, default=None
+        Extra skorch callbacks for the training loop (progress display, logging to
+        an experiment tracker, ...), added after the built-in ones (scores, early
+        stopping, learning-rate schedule).
     random_state : int, RandomState instance or None, default=None
         Fixes the validation split, the weight initialisation, dropout and the batch
         order. Two fits on the CPU with the same integer give identical models.
@@ -453,6 +457,7 @@ default=None
             cycle_length=self.cycle_length,
             batches_per_epoch=batches_per_epoch,
         )
+        callbacks += list(self.callbacks or [])
         if self.checkpoint_path is not None:
             callbacks.append(
                 (
@@ -658,6 +663,7 @@ class SourceOnlyClassifier(_DomainAdaptationClassifier):
         freeze_features=False,
         checkpoint_path=None,
         resume_from=None,
+        callbacks=None,
         random_state=None,
         device="auto",
         precision="fp32",
@@ -679,6 +685,7 @@ class SourceOnlyClassifier(_DomainAdaptationClassifier):
         self.freeze_features = freeze_features
         self.checkpoint_path = checkpoint_path
         self.resume_from = resume_from
+        self.callbacks = callbacks
         self.random_state = random_state
         self.device = device
         self.precision = precision
@@ -779,6 +786,7 @@ class MMDClassifier(_DomainAdaptationClassifier):
         freeze_features=False,
         checkpoint_path=None,
         resume_from=None,
+        callbacks=None,
         random_state=None,
         device="auto",
         precision="fp32",
@@ -807,6 +815,7 @@ class MMDClassifier(_DomainAdaptationClassifier):
         self.freeze_features = freeze_features
         self.checkpoint_path = checkpoint_path
         self.resume_from = resume_from
+        self.callbacks = callbacks
         self.random_state = random_state
         self.device = device
         self.precision = precision
@@ -897,6 +906,7 @@ class DANNClassifier(_DomainAdaptationClassifier):
         freeze_features=False,
         checkpoint_path=None,
         resume_from=None,
+        callbacks=None,
         random_state=None,
         device="auto",
         precision="fp32",
@@ -925,6 +935,7 @@ class DANNClassifier(_DomainAdaptationClassifier):
         self.freeze_features = freeze_features
         self.checkpoint_path = checkpoint_path
         self.resume_from = resume_from
+        self.callbacks = callbacks
         self.random_state = random_state
         self.device = device
         self.precision = precision

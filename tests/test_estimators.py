@@ -399,3 +399,24 @@ def test_integer_and_float64_input_are_converted(tiny_shift):
     np.testing.assert_allclose(
         clf.predict_proba(as_uint8), clf.predict_proba(as_uint8.astype(np.float64))
     )
+
+
+def test_user_callbacks_run_in_the_training_loop(tiny_shift):
+    from skorch.callbacks import Callback
+
+    class EpochCounter(Callback):
+        def initialize(self):
+            self.epochs_ = []
+            return self
+
+        def on_epoch_end(self, net, **kwargs):
+            self.epochs_.append(net.history[-1, "epoch"])
+
+    counter = EpochCounter()
+    Xs, ys, Xt, _ = tiny_shift
+    clf = MMDClassifier(**FAST, callbacks=[("counter", counter)]).fit(
+        Xs, ys, X_target=Xt
+    )
+    seen = dict(clf.net_.callbacks_)["counter"]
+    assert seen.epochs_ == [1, 2, 3]
+    assert clf.get_params()["callbacks"][0][0] == "counter"
