@@ -1,0 +1,422 @@
+"""Scorers for ``GridSearchCV`` and friends, including label-free ones."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+from sklearn.metrics import (
+    accuracy_score,
+    get_scorer,
+)
+
+from ._report import _positive_column
+from ._table import metric_table
+from ._unsupervised import (
+    deep_embedded_validation,
+    density_ratio_weights,
+    information_maximization,
+    prediction_entropy,
+    soft_neighborhood_density,
+)
+
+# ---------------------------------------------------------------------------
+# Scorers
+# ---------------------------------------------------------------------------
+
+
+class _Scorer:
+    """Base of the scorers: ``scorer(estimator, X, y)``, greater is better."""
+
+    _factory = ""
+
+    def __init__(self, X_target, **params):
+        self.X_target = X_target
+        self._params = params
+
+    def __call__(self, estimator, X=None, y=None) -> float:
+        return float(self._score(estimator, X, y))
+
+    def _score(self, estimator, X, y) -> float:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        shape = getattr(self.X_target, "shape", None)
+        parts = [f"X_target=<array of shape {shape}>"]
+        parts += [f"{k}={v!r}" for k, v in self._params.items()]
+        return f"{self._factory}({', '.join(parts)})"
+
+
+_TABLE_METRICS = {
+    "accuracy": "accuracy",
+    "roc_auc": "auc",
+    "auc": "auc",
+    "precision": "precision",
+    "recall": "recall",
+    "f1": "f1",
+}
+
+
+class _TargetScorer(_Scorer):
+    _factory = "make_target_scorer"
+
+    def __init__(self, X_target, y_target, metric, pos_label):
+        super().__init__(X_target, metric=metric, pos_label=pos_label)
+        self.y_target = y_target
+        self.metric = metric
+        self.pos_label = pos_label
+
+    def _score(self, estimator, X, y):
+        metric = self.metric
+        if isinstance(metric, str) and (
+            metric in _TABLE_METRICS or metric == "neg_brier_score"
+        ):
+            column, pos, _ = _positive_column(estimator, self.pos_label)
+            p = np.asarray(estimator.predict_proba(self.X_target))[:, column]
+            table = metric_table(self.y_target, p, pos_label=pos)
+            if metric == "neg_brier_score":
+                return -table["brier"]
+            return table[_TABLE_METRICS[metric]]
+        scorer = get_scorer(metric) if isinstance(metric, str) else metric
+        return scorer(estimator, self.X_target, self.y_target)
+
+
+def make_target_scorer(
+    X_target: ArrayLike,
+    y_target: ArrayLike,
+    metric: str | Callable = "accuracy",
+    *,
+    pos_label: Any = None,
+) -> Callable[..., float]:
+    """Scorer that evaluates a supervised metric on a fixed, labelled target set.
+
+    For benchmarks where the target labels are known (e.g. simulated noisy images):
+    it measures what domain adaptation is meant to improve. Scikit-learn passes only
+    the held-out source fold to a scorer, so the target set is bound here and the
+    fold's ``X, y`` are ignored; every candidate of a search is scored on the same
+    target data. Selecting hyperparameters this way uses target labels, which a
+    real application does not have: report it as an oracle, not as a method.
+
+    Parameters
+    ----------
+    X_target : array-like
+        Target samples.
+    y_target : array-like of shape (n_target,)
+        Their labels.
+    metric : str or callable, default="accuracy"
+        ``"accuracy"``, ``"roc_auc"``, ``"precision"``, ``"recall"``, ``"f1"`` or
+        ``"neg_brier_score"`` (computed by :func:`metric_table` with the merger as
+        positive class), any other scikit-learn scorer name, or a scorer callable
+        ``scorer(estimator, X, y)``.
+    pos_label : object, default=None
+        Merger label for the metric-table metrics; None takes
+        ``estimator.classes_[1]``.
+
+    Returns
+    -------
+    callable
+        ``scorer(estimator, X, y) -> float``, greater is better.
+
+    References
+    ----------
+    .. [1] You, K., Wang, X., Long, M., Jordan, M. I. (2019). "Towards accurate
+       model selection in deep unsupervised domain adaptation." ICML, PMLR 97,
+       7124-7133 (target-label selection as the upper bound of model selection).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> from skdamerge import MMDClassifier
+    >>> from skdamerge.metrics import make_target_scorer
+    >>> rng = np.random.default_rng(0)
+    >>> Xs = rng.normal(size=(60, 5)).astype("float32"); ys = (Xs[:, 0] > 0) * 1
+    >>> Xt = Xs[:50] + 1; yt = ys[:50]
+    >>> search = GridSearchCV(
+    ...     MMDClassifier(max_epochs=1, batch_size=16, random_state=0),
+    ...     {"transfer_weight": [0.0, 1.0]},
+    ...     scoring=make_target_scorer(Xt, yt, "roc_auc"),
+    ...     cv=2,
+    ... ).fit(Xs, ys, X_target=Xt)
+    >>> sorted(search.best_params_)
+    ['transfer_weight']
+    """
+    if len(X_target) != len(y_target):
+        raise ValueError(
+            f"X_target and y_target have different lengths: {len(X_target)}, "
+            f"{len(y_target)}."
+        )
+    if not (isinstance(metric, str) or callable(metric)):
+        raise TypeError(f"metric must be a string or a scorer, got {metric!r}.")
+    if (
+        isinstance(metric, str)
+        and metric not in _TABLE_METRICS
+        and (metric != "neg_brier_score")
+    ):
+        get_scorer(metric)  # raise now for an unknown name
+    return _TargetScorer(X_target, y_target, metric, pos_label)
+
+
+class _EntropyScorer(_Scorer):
+    _factory = "make_entropy_scorer"
+
+    def _score(self, estimator, X, y):
+        return -prediction_entropy(estimator.predict_proba(self.X_target))
+
+
+def make_entropy_scorer(X_target: ArrayLike) -> Callable[..., float]:
+    """Scorer: negative mean entropy of the predictions on the target domain.
+
+    ``-prediction_entropy(estimator.predict_proba(X_target))``; greater (closer to
+    0) means more confident target predictions. The fold's ``X, y`` are ignored.
+    Confidence is not accuracy: a model that assigns the whole target domain to
+    one class with certainty gets the best possible score, so check the predicted
+    merger fraction (:func:`domain_adaptation_report`), or use
+    :func:`make_im_scorer` or :func:`make_dev_scorer` alongside.
+
+    Parameters
+    ----------
+    X_target : array-like
+        Unlabelled target samples, typically the ``X_target`` passed to ``fit``.
+
+    Returns
+    -------
+    callable
+        ``scorer(estimator, X, y) -> float`` in ``[-log(n_classes), 0]``.
+
+    References
+    ----------
+    .. [1] Morerio, P., Cavazza, J., Murino, V. (2018). "Minimal-entropy correlation
+       alignment for unsupervised deep domain adaptation." ICLR (target entropy
+       as a validation criterion).
+    .. [2] Saito, K., et al. (2021). "Tune it the right way: Unsupervised
+       validation of domain adaptation via soft neighborhood density." ICCV,
+       9184-9193.
+    """
+    return _EntropyScorer(X_target)
+
+
+class _IMScorer(_Scorer):
+    _factory = "make_im_scorer"
+
+    def _score(self, estimator, X, y):
+        return information_maximization(estimator.predict_proba(self.X_target))
+
+
+def make_im_scorer(X_target: ArrayLike) -> Callable[..., float]:
+    """Scorer: information maximisation of the predictions on the target domain.
+
+    :func:`information_maximization` of ``estimator.predict_proba(X_target)``:
+    high for confident predictions spread over both classes, 0 for a model that
+    puts the whole target domain into one class. The fold's ``X, y`` are ignored.
+
+    Parameters
+    ----------
+    X_target : array-like
+        Unlabelled target samples, typically the ``X_target`` passed to ``fit``.
+
+    Returns
+    -------
+    callable
+        ``scorer(estimator, X, y) -> float`` in ``[0, log(n_classes)]``.
+
+    References
+    ----------
+    .. [1] Liang, J., Hu, D., Feng, J. (2020). "Do we really need to access the
+       source data? Source hypothesis transfer for unsupervised domain
+       adaptation." ICML, PMLR 119, 6028-6039.
+    .. [2] Musgrave, K., Belongie, S., Lim, S.-N. (2022). "Benchmarking validation
+       methods for unsupervised domain adaptation." arXiv:2208.07360.
+    """
+    return _IMScorer(X_target)
+
+
+class _SNDScorer(_Scorer):
+    _factory = "make_snd_scorer"
+
+    def __init__(self, X_target, temperature, on):
+        super().__init__(X_target, temperature=temperature, on=on)
+        self.temperature = temperature
+        self.on = on
+
+    def _score(self, estimator, X, y):
+        if self.on == "features":
+            outputs = estimator.transform(self.X_target)
+        else:
+            outputs = estimator.predict_proba(self.X_target)
+        return soft_neighborhood_density(outputs, self.temperature)
+
+
+def make_snd_scorer(
+    X_target: ArrayLike, temperature: float = 0.05, *, on: str = "proba"
+) -> Callable[..., float]:
+    """Scorer: soft neighbourhood density of the target outputs (Saito et al. 2021).
+
+    :func:`soft_neighborhood_density` of ``predict_proba(X_target)`` (default) or of
+    ``transform(X_target)``; greater is better. The fold's ``X, y`` are ignored.
+    See the Notes of :func:`soft_neighborhood_density`: a model whose target
+    outputs collapse onto one class scores highest.
+
+    Parameters
+    ----------
+    X_target : array-like
+        Unlabelled target samples, typically the ``X_target`` passed to ``fit``.
+    temperature : float, default=0.05
+        Softmax temperature of the neighbour distribution.
+    on : {"proba", "features"}, default="proba"
+        Softmax outputs (Saito et al.'s choice) or the estimator's latent features.
+
+    Returns
+    -------
+    callable
+        ``scorer(estimator, X, y) -> float`` in ``[0, log(n_target - 1)]``.
+
+    References
+    ----------
+    .. [1] Saito, K., Kim, D., Teterwak, P., Sclaroff, S., Darrell, T., Saenko, K.
+       (2021). "Tune it the right way: Unsupervised validation of domain
+       adaptation via soft neighborhood density." ICCV, 9184-9193.
+    """
+    if on not in ("proba", "features"):
+        raise ValueError(f"on must be 'proba' or 'features', got {on!r}.")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature!r}.")
+    return _SNDScorer(X_target, temperature, on)
+
+
+class _DEVScorer(_Scorer):
+    _factory = "make_dev_scorer"
+
+    def __init__(self, X_target, loss, discriminator, cv, random_state):
+        super().__init__(
+            X_target,
+            loss=loss,
+            discriminator=discriminator,
+            cv=cv,
+            random_state=random_state,
+        )
+        self.loss = loss
+        self.discriminator = discriminator
+        self.cv = cv
+        self.random_state = random_state
+
+    def _features(self, estimator, X):
+        if hasattr(estimator, "transform"):
+            return np.asarray(estimator.transform(X)).reshape(len(X), -1)
+        return np.asarray(estimator.predict_proba(X))
+
+    def _score(self, estimator, X, y):
+        if X is None or y is None:
+            raise ValueError(
+                "The DEV scorer needs the labelled source validation fold: call it "
+                "as scorer(estimator, X_valid, y_valid)."
+            )
+        classes = list(estimator.classes_)
+        y = np.asarray(y)
+        proba = np.asarray(estimator.predict_proba(X), dtype=np.float64)
+        index = np.searchsorted(np.asarray(classes), y)
+        index = np.clip(index, 0, len(classes) - 1)
+        if not np.all(np.asarray(classes)[index] == y):
+            raise ValueError(
+                f"y holds labels unknown to the estimator (classes {classes})."
+            )
+        p_true = proba[np.arange(len(y)), index]
+        if self.loss == "log_loss":
+            losses = -np.log(np.clip(p_true, 1e-15, 1.0))
+        else:
+            losses = (proba.argmax(axis=1) != index).astype(np.float64)
+        weights = density_ratio_weights(
+            self._features(estimator, X),
+            self._features(estimator, self.X_target),
+            discriminator=self.discriminator,
+            cv=self.cv,
+            random_state=self.random_state,
+        )
+        return -deep_embedded_validation(losses, weights)
+
+
+def make_dev_scorer(
+    X_target: ArrayLike,
+    *,
+    loss: str = "log_loss",
+    discriminator: Any = None,
+    cv: int | None = 5,
+    random_state: int | None = 0,
+) -> Callable[..., float]:
+    """Scorer: negative deep embedded validation (DEV) risk (You et al. 2019).
+
+    Called with the fitted estimator and the held-out *source* fold ``X, y``:
+
+    1. latent features of the fold and of ``X_target`` from
+       ``estimator.transform`` (``predict_proba`` for estimators without one);
+    2. importance weights of the fold's samples from a domain discriminator
+       trained source against target, cross-fitted over ``cv`` folds
+       (:func:`density_ratio_weights`);
+    3. per-sample loss of the estimator on the fold (cross-entropy, or 0/1 error);
+    4. the control-variate weighted risk (:func:`deep_embedded_validation`),
+       returned negated so that greater is better.
+
+    You et al. train the discriminator on the training-source features and weight
+    the validation samples; a scorer sees only the validation fold, so the
+    discriminator is cross-fitted on the fold and the target instead, which also
+    keeps each weight out-of-sample.
+
+    Parameters
+    ----------
+    X_target : array-like
+        Unlabelled target samples, typically the ``X_target`` passed to ``fit``.
+    loss : {"log_loss", "error"}, default="log_loss"
+        Per-sample loss on the source fold.
+    discriminator : classifier or None, default=None
+        Domain discriminator with ``predict_proba``; None is
+        ``StandardScaler`` + ``LogisticRegression``.
+    cv : int or None, default=5
+        Cross-fitting folds of the discriminator (None: fit and predict in-sample).
+    random_state : int or None, default=0
+        Shuffling of the cross-fitting folds.
+
+    Returns
+    -------
+    callable
+        ``scorer(estimator, X, y) -> float``, the negative estimated target risk.
+
+    References
+    ----------
+    .. [1] You, K., Wang, X., Long, M., Jordan, M. I. (2019). "Towards accurate
+       model selection in deep unsupervised domain adaptation." ICML, PMLR 97,
+       7124-7133.
+    """
+    if loss not in ("log_loss", "error"):
+        raise ValueError(f"loss must be 'log_loss' or 'error', got {loss!r}.")
+    return _DEVScorer(X_target, loss, discriminator, cv, random_state)
+
+
+def source_accuracy_scorer(estimator: Any, X: ArrayLike, y: ArrayLike) -> float:
+    """Accuracy on the held-out source fold: the no-adaptation selection baseline.
+
+    Plain ``accuracy_score(y, estimator.predict(X))`` with the scorer interface
+    of the other criteria, so that a search can compare them. It ignores the
+    target domain entirely, so it favours models that fit the source best, which
+    the domain shift may punish.
+
+    Parameters
+    ----------
+    estimator : fitted classifier
+        The model to score.
+    X, y : array-like
+        The source validation fold.
+
+    Returns
+    -------
+    float
+        Fraction of correct predictions.
+
+    References
+    ----------
+    .. [1] You, K., Wang, X., Long, M., Jordan, M. I. (2019). "Towards accurate
+       model selection in deep unsupervised domain adaptation." ICML, PMLR 97,
+       7124-7133 (source risk as a selection baseline).
+    """
+    return float(accuracy_score(y, estimator.predict(X)))
