@@ -11,6 +11,8 @@ from typing import Any
 import torch
 from skorch.callbacks import Callback
 
+from ._files import load_skdamerge_file
+
 __all__ = ["EpochCheckpoint", "load_checkpoint"]
 
 _FORMAT = "skdamerge-checkpoint"
@@ -90,24 +92,13 @@ def load_checkpoint(path: str | os.PathLike, metadata: dict[str, Any]) -> dict:
         If the file is corrupted, not a skdamerge checkpoint, or was written by a
         model with another estimator, backbone, input shape or classes.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"resume_from={str(path)!r} does not exist; pass a checkpoint written "
-            "during an earlier fit with checkpoint_path."
-        )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ValueError(
-            f"resume_from={str(path)!r} could not be read as a checkpoint (the file "
-            f"is corrupted or truncated: {error}); delete it and train from scratch."
-        ) from error
-    if not isinstance(state, dict) or state.get("format") != _FORMAT:
-        raise ValueError(
-            f"resume_from={str(path)!r} is not a skdamerge training checkpoint; pass "
-            "a file written with checkpoint_path."
-        )
+    state = load_skdamerge_file(
+        path,
+        argument="resume_from",
+        file_format=_FORMAT,
+        kind="training checkpoint",
+        hint="a file written during an earlier fit with checkpoint_path",
+    )
     saved = state["metadata"]
     for key, expected in metadata.items():
         if saved.get(key) != expected:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,6 +16,7 @@ from torch import nn
 from ._batches import ArrayBatches
 from ._checkpoint import EpochCheckpoint, load_checkpoint
 from ._diagnostics import warn_if_domain_classifier_failed
+from ._files import load_skdamerge_file
 from ._objectives import (
     AdversarialObjective,
     DomainAdaptationModule,
@@ -193,24 +193,13 @@ def _backbone_state(source) -> dict[str, torch.Tensor]:
         check_is_fitted(source, "net_")
         return source.module_.extractor.backbone.state_dict()
     if isinstance(source, str | os.PathLike):
-        path = Path(source)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"init_weights={str(path)!r} does not exist; pass a file written by "
-                "save_weights() or a fitted estimator."
-            )
-        try:
-            saved = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:
-            raise ValueError(
-                f"init_weights={str(path)!r} could not be read as a weights file "
-                f"({error}); pass a file written by save_weights()."
-            ) from error
-        if not isinstance(saved, dict) or saved.get("format") != _WEIGHTS_FORMAT:
-            raise ValueError(
-                f"init_weights={str(path)!r} is not a skdamerge weights file; pass a "
-                "file written by save_weights()."
-            )
+        saved = load_skdamerge_file(
+            source,
+            argument="init_weights",
+            file_format=_WEIGHTS_FORMAT,
+            kind="weights file",
+            hint="a file written by save_weights() or a fitted estimator",
+        )
         return saved["state_dict"]
     raise TypeError(
         "init_weights must be a fitted skdamerge estimator, a path to a file "

@@ -65,9 +65,8 @@ class DomainAdaptationModule(nn.Module):
         return self.extractor(x)
 
 
-@dataclass
-class SourceOnlyObjective:
-    """Cross-entropy on the labelled source batch only (the "no DA" baseline)."""
+class _Objective:
+    """What every objective provides besides ``__call__``."""
 
     def components(self) -> tuple[str, ...]:
         """Names of the loss components recorded per batch."""
@@ -76,6 +75,11 @@ class SourceOnlyObjective:
     def build_domain_classifier(self, n_features: int) -> nn.Module | None:
         """Return the extra network this objective trains, if any."""
         return None
+
+
+@dataclass
+class SourceOnlyObjective(_Objective):
+    """Cross-entropy on the labelled source batch only (the "no DA" baseline)."""
 
     def __call__(
         self,
@@ -94,7 +98,7 @@ class SourceOnlyObjective:
 
 
 @dataclass
-class _AdaptationObjective:
+class _AdaptationObjective(_Objective):
     """Shared part of the domain-adaptation objectives (paper eq. 2).
 
     One forward pass over the concatenated source and target batch gives the
@@ -117,10 +121,6 @@ class _AdaptationObjective:
             "fisher_loss",
             "entropy_loss",
         )
-
-    def build_domain_classifier(self, n_features: int) -> nn.Module | None:
-        """Return the extra network this objective trains, if any."""
-        return None
 
     def transfer(
         self,
