@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from skorch.callbacks import Callback
 
@@ -37,25 +38,41 @@ class EpochCheckpoint(Callback):
         Checkpoint file, rewritten every epoch.
     metadata : dict
         JSON-serialisable description of the model, checked on resume.
+    valid_index : ndarray or None, default=None
+        Indices of the training input held out for validation; a resumed fit
+        reuses them, so that it validates on the same images.
     """
 
-    def __init__(self, path: str | os.PathLike, metadata: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        metadata: dict[str, Any],
+        valid_index: np.ndarray | None = None,
+    ) -> None:
         self.path = path
         self.metadata = metadata
+        self.valid_index = valid_index
 
     def on_epoch_end(self, net, **kwargs) -> None:
         """Save the state after this epoch."""
-        valid = [row["valid_loss"] for row in net.history if "valid_loss" in row]
+        key = net.selection_key()
+        valid = [row[key] for row in net.history if key in row]
+        scaler = getattr(net, "grad_scaler_", None)
         state = {
             "format": _FORMAT,
             "version": 1,
             "metadata": self.metadata,
             "module": net.module_.state_dict(),
             "optimizer": net.optimizer_.state_dict(),
+            "grad_scaler": None if scaler is None else scaler.state_dict(),
             "history": _plain(net.history),
             "steps_done": net.steps_done_,
             "best_weights": net.best_weights(),
+            "best_epoch": net.best_epoch(),
             "best_valid_loss": float(min(valid)) if valid else None,
+            "valid_index": (
+                None if self.valid_index is None else self.valid_index.tolist()
+            ),
         }
         path = Path(self.path)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -13,10 +14,10 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 from torch import nn
 
-from ._batches import ArrayBatches
 from ._checkpoint import EpochCheckpoint, load_checkpoint
 from ._diagnostics import warn_if_domain_classifier_failed
 from ._files import load_skdamerge_file
+from ._inference import forward_batches
 from ._objectives import (
     AdversarialObjective,
     DomainAdaptationModule,
@@ -26,7 +27,12 @@ from ._objectives import (
 from ._outofcore import LazyImages, check_lazy_images, is_lazy_array
 from ._precision import Precision, resolve_precision
 from ._target import unwrap_target
-from ._training import DomainAdaptationNet, TrainingData, make_callbacks
+from ._target_monitor import TargetMonitor, monitored_sample
+from ._training import (
+    DomainAdaptationNet,
+    TrainingData,
+    make_callbacks,
+)
 from ._validation import (
     LARGE_VALUE,
     check_binary_labels,
@@ -34,7 +40,9 @@ from ._validation import (
     check_same_sample_shape,
     check_target_size,
 )
-from .exceptions import NonFiniteLossError
+from .exceptions import NonFiniteLossError, TargetCollapseWarning
+from .losses import check_fisher_weights
+from .metrics._collapse import TargetCollapse
 from .nets import FeatureExtractor, make_backbone
 
 __all__ = ["DANNClassifier", "MMDClassifier", "SourceOnlyClassifier"]
@@ -150,13 +158,31 @@ Attributes
         ``train_fisher_loss``, ``train_entropy_loss``), for DANN the domain
         classifier's accuracies ``train_domain_acc_source``/``_target`` and
         ``train_grl_coefficient``, the learning rate ``lr``, the source validation
-        metrics ``valid_loss``, ``valid_acc``, ``valid_auc``, and ``dur``.
+        metrics ``valid_loss``, ``valid_acc``, ``valid_auc``, and ``dur``. With
+        a target domain also ``target_merger_fraction`` and
+        ``target_mean_proba`` (predicted on a fixed sample of the target
+        images), ``target_collapsed`` and ``valid_selection_loss`` (the
+        validation loss that early stopping monitors, +1000 in a collapsed
+        epoch).
         ``history_[:, "valid_acc"]`` gives a column.
     n_epochs_ : int
         Number of epochs trained (fewer than ``max_epochs`` after early stopping).
     best_epoch_ : int
-        Epoch (1-based) of the kept model: the lowest validation loss, or the last
-        epoch without validation.
+        Epoch (1-based) whose weights the model holds: the one early stopping
+        restored (the best source validation loss, collapsed target epochs
+        excluded while a healthy one exists), or the last epoch without
+        validation.
+    source_merger_fraction_ : float
+        Fraction of the positive class (merger) in the source training labels.
+    target_class_fractions_ : ndarray of shape (2,)
+        Fractions of the watched target images (up to 1,024 of the training
+        target) that the kept model predicts in ``classes_[0]`` and
+        ``classes_[1]``. Only with a target domain.
+    target_collapse_ : TargetCollapse
+        Verdict on the kept model's target predictions (``state`` is
+        ``"healthy"``, ``"drifted"`` or ``"collapsed"``); a
+        :class:`~skdamerge.exceptions.TargetCollapseWarning` is raised unless it
+        is healthy. Only with a target domain.
     net_ : DomainAdaptationNet
         The underlying skorch net.
     module_ : torch.nn.Module
@@ -207,6 +233,79 @@ def _backbone_state(source) -> dict[str, torch.Tensor]:
     )
 
 
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
+
+def _frozen_norm_layers(extractor: nn.Module) -> list[str]:
+    """Return the names of the batch-norm layers whose parameters are all frozen."""
+    names = []
+    for name, layer in extractor.named_modules():
+        if isinstance(layer, _BATCH_NORMS):
+            params = list(layer.parameters())
+            if params and not any(p.requires_grad for p in params):
+                names.append(name)
+    return names
+
+
+def _check_groups(groups, n_samples: int) -> np.ndarray:
+    groups = np.asarray(groups)
+    if groups.ndim != 1 or len(groups) != n_samples:
+        raise ValueError(
+            f"groups must hold one group label per sample of X ({n_samples}); got "
+            f"shape {groups.shape}."
+        )
+    return groups
+
+
+def _group_validation_index(y, groups, fraction: float, seed: int) -> np.ndarray:
+    """Return validation indices drawn by whole groups, stratified on their labels.
+
+    Each group goes to validation or training as a whole; groups are stratified
+    on their first member's label, and about ``fraction`` of the groups (and so,
+    for groups of similar sizes, of the samples) go to validation.
+    """
+    unique, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
+    if len(unique) < 4:
+        raise ValueError(
+            f"groups has {len(unique)} distinct groups; the validation split needs "
+            "at least 4. Pass more groups, validation_data, or "
+            "validation_fraction=None."
+        )
+    labels = y[first]
+    n_valid = max(1, int(round(fraction * len(unique))))
+    stratify = labels if np.bincount(labels).min() >= 2 and n_valid >= 2 else None
+    _, valid_groups = train_test_split(
+        np.arange(len(unique)), test_size=n_valid, stratify=stratify, random_state=seed
+    )
+    return np.flatnonzero(np.isin(inverse, valid_groups))
+
+
+def _training_data(X, y, X_target, valid_index, validation_data) -> TrainingData:
+    """Cut the training and validation parts of ``X`` (views for on-disk arrays)."""
+    if validation_data is not None:
+        return TrainingData(X, y, X_target, *validation_data)
+    if valid_index is None:
+        return TrainingData(X, y, X_target, None, None)
+    if len(valid_index) and int(valid_index.max()) >= len(y):
+        raise ValueError(
+            "The validation split stored in resume_from does not fit X: resume "
+            "with the same training data."
+        )
+    train_index = np.setdiff1d(np.arange(len(y)), valid_index, assume_unique=True)
+    if isinstance(X, LazyImages):
+        # Split by indices: the training and validation sets stay views of the file.
+        return TrainingData(
+            X.subset(train_index),
+            y[train_index],
+            X_target,
+            X.subset(np.sort(valid_index)),
+            y[np.sort(valid_index)],
+        )
+    return TrainingData(
+        X[train_index], y[train_index], X_target, X[valid_index], y[valid_index]
+    )
+
+
 class _DomainAdaptationClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     """Shared fitting, prediction and persistence of the three estimators."""
 
@@ -217,7 +316,7 @@ class _DomainAdaptationClassifier(ClassifierMixin, TransformerMixin, BaseEstimat
         return 1.0
 
     # -- fitting ------------------------------------------------------------------
-    def fit(self, X, y, X_target=None):
+    def fit(self, X, y, X_target=None, *, groups=None, validation_data=None):
         """Train on labelled source images and, optionally, unlabelled target images.
 
         Parameters
@@ -236,12 +335,22 @@ default=None
             estimator trains on the source alone. In cross-validation and searches,
             wrap it in :class:`~skdamerge.TargetDomain` so that scikit-learn does not
             split it with the source folds. On-disk arrays stay on disk, as for X.
+        groups : array-like of shape (n_samples,), default=None
+            Group of each source sample: copies of one galaxy (augmented
+            rotations, the origins returned by
+            :func:`skdamerge.preprocessing.balance_classes`) share a group. The
+            internal validation split keeps every group whole, so that early
+            stopping is not judged on copies of training images.
+        validation_data : tuple (X_valid, y_valid), default=None
+            An explicit labelled source validation set, used instead of holding
+            out ``validation_fraction`` of ``X``.
 
         Returns
         -------
         self
             The fitted estimator.
         """
+        self._check_hyperparameters(X_target)
         X = _check_input(X, "X")
         X_target = unwrap_target(X_target)
         self.classes_, y_encoded = check_binary_labels(y, len(X), type(self).__name__)
@@ -258,9 +367,20 @@ default=None
         device = _resolve_device(self.device)
         precision = resolve_precision(self.precision, device)
         devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
+        if validation_data is not None:
+            validation_data = self._check_validation_data(validation_data, X)
+        if groups is not None:
+            groups = _check_groups(groups, len(X))
+        state = None
+        if self.resume_from is not None:
+            state = load_checkpoint(self.resume_from, self._checkpoint_metadata())
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
-            data = self._split(X, y_encoded, X_target, seed)
+            valid_index = self._validation_index(
+                y_encoded, groups, seed, validation_data, state
+            )
+            data = _training_data(X, y_encoded, X_target, valid_index, validation_data)
+            self.source_merger_fraction_ = float(np.mean(data.y_train == 1))
             module = self._build_module(data.X_train)
             channels_last = self._use_channels_last()
             if channels_last:
@@ -272,22 +392,119 @@ default=None
                 device,
                 precision=precision,
                 channels_last=channels_last,
+                valid_index=valid_index,
             )
             try:
-                self._train(net, data)
+                best_epoch = self._train(net, data, state)
             except NonFiniteLossError:
                 best = net.best_weights()
                 if best is not None:
                     net.module_.load_state_dict(best)
-                self._set_fitted(net)
+                self._set_fitted(net, net.best_epoch())
                 raise
-        self._set_fitted(net)
+            finally:
+                monitor = dict(getattr(net, "callbacks_", [])).get("target_monitor")
+                verdict = None
+                if monitor is not None and monitor.X_target is not None:
+                    verdict = monitor.check(net)
+                    monitor.release()
+        self._set_fitted(net, best_epoch)
         for images in (X, X_target):
             if isinstance(images, LazyImages):
                 images.release()
         if isinstance(self, DANNClassifier):
             warn_if_domain_classifier_failed(self.history_)
+        if verdict is not None:
+            self._record_target_verdict(verdict)
         return self
+
+    def _check_hyperparameters(self, X_target) -> None:
+        """Reject settings that cannot train or would silently do nothing."""
+        objective = self._make_objective()
+        if hasattr(objective, "fisher_kind"):
+            check_fisher_weights(
+                self.fisher_intra_weight,
+                self.fisher_inter_weight,
+                self.fisher_kind,
+                names=("fisher_intra_weight", "fisher_inter_weight"),
+            )
+        if (
+            self.freeze_features
+            and unwrap_target(X_target) is not None
+            and objective.acts_on_features()
+        ):
+            raise ValueError(
+                f"freeze_features=True with {type(self).__name__} would silently "
+                "disable adaptation: the transfer loss (and the Fisher loss) act on "
+                "the latent features, which freezing fixes. Keep the features "
+                "trainable (freeze_features=False; the paper trains all layers in "
+                "transfer learning), or fine-tune the head only with "
+                "transfer_weight=0 and fisher_intra_weight=0."
+            )
+
+    def _check_validation_data(self, validation_data, X):
+        """Validate ``validation_data`` and encode its labels with ``classes_``."""
+        if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
+            raise ValueError(
+                "validation_data must be a tuple (X_valid, y_valid) of labelled "
+                f"source images; got {type(validation_data).__name__}."
+            )
+        X_valid = _check_input(validation_data[0], "validation_data[0]")
+        check_same_sample_shape(X.shape[1:], X_valid, "validation_data[0]", "X")
+        y_valid = np.asarray(validation_data[1])
+        if y_valid.ndim != 1 or len(y_valid) != len(X_valid):
+            raise ValueError(
+                "validation_data[1] must be a 1-D array of one label per image of "
+                f"validation_data[0] ({len(X_valid)}); got shape {y_valid.shape}."
+            )
+        unknown = set(np.unique(y_valid).tolist()) - set(self.classes_.tolist())
+        if unknown:
+            raise ValueError(
+                f"validation_data[1] has labels {sorted(unknown)!r} that are not "
+                f"among the training classes {self.classes_.tolist()!r}."
+            )
+        return X_valid, np.searchsorted(self.classes_, y_valid).astype(np.int64)
+
+    def _record_target_verdict(self, verdict: TargetCollapse) -> None:
+        """Record the target class fractions of the kept model; warn on collapse."""
+        self.target_class_fractions_ = np.array(
+            [1.0 - verdict.merger_fraction, verdict.merger_fraction]
+        )
+        self.target_collapse_ = verdict
+        if verdict.healthy:
+            return
+        if verdict.collapsed:
+            advice = (
+                "The model has lost the target domain. Lower the adaptation "
+                f"weights ({self._collapse_knobs()}) or lr, and compare with "
+                "SourceOnlyClassifier on the same data."
+            )
+        else:
+            advice = (
+                "Source and target scores are probably ranked well but the "
+                "decision threshold moved. Read the label-free merger-fraction "
+                "estimate (skdamerge.metrics.estimate_merger_fraction) before "
+                "trusting predict(), or lower "
+                f"{self._collapse_knobs()}."
+            )
+        warnings.warn(
+            f"{type(self).__name__}: on the target domain {verdict.reason}. " + advice,
+            TargetCollapseWarning,
+            stacklevel=3,
+        )
+
+    def _collapse_knobs(self) -> str:
+        names = [
+            name
+            for name in (
+                "entropy_weight",
+                "fisher_intra_weight",
+                "transfer_weight",
+                "domain_lr_multiplier",
+            )
+            if getattr(self, name, 0)
+        ]
+        return ", ".join(names) or "transfer_weight"
 
     def _checkpoint_metadata(self) -> dict:
         backbone = self.backbone
@@ -300,16 +517,23 @@ default=None
             "classes": [str(label) for label in self.classes_],
         }
 
-    def _train(self, net: DomainAdaptationNet, data: TrainingData) -> None:
-        """Train from scratch, or continue from ``resume_from``."""
-        if self.resume_from is None:
+    def _train(
+        self, net: DomainAdaptationNet, data: TrainingData, state: dict | None
+    ) -> int | None:
+        """Train from scratch, or continue from the checkpoint ``state``.
+
+        Returns the epoch (1-based) whose weights the model holds at the end, or
+        None where early stopping kept none (then it is the last epoch).
+        """
+        if state is None:
             net.fit(data)
-            return
-        state = load_checkpoint(self.resume_from, self._checkpoint_metadata())
+            return net.best_epoch()
         net.initialize()
         try:
             net.module_.load_state_dict(state["module"])
             net.optimizer_.load_state_dict(state["optimizer"])
+            if net.grad_scaler_ is not None and state.get("grad_scaler"):
+                net.grad_scaler_.load_state_dict(state["grad_scaler"])
         except (RuntimeError, ValueError, KeyError) as error:
             raise ValueError(
                 f"resume_from={str(self.resume_from)!r} does not fit this network: "
@@ -326,54 +550,62 @@ default=None
         # Early stopping restarts its bookkeeping on resume: keep the better of
         # the best model before the interruption and the best one after it.
         before = state["best_valid_loss"]
+        monitor = net.selection_key()
         after = [
-            row["valid_loss"]
+            row[monitor]
             for row in net.history_[len(state["history"]) :]
-            if "valid_loss" in row
+            if monitor in row
         ]
         if before is not None and state["best_weights"] is not None:
             if not after or before <= min(after):
                 net.module_.load_state_dict(state["best_weights"])
+                return state.get("best_epoch")
+        return net.best_epoch()
 
-    def _set_fitted(self, net: DomainAdaptationNet) -> None:
+    def _set_fitted(self, net: DomainAdaptationNet, best_epoch: int | None) -> None:
         self.net_ = net
         self.history_ = net.history_
         self.n_epochs_ = sum("train_loss" in row for row in net.history_)
-        self.best_epoch_ = self._best_epoch()
+        self.best_epoch_ = self.n_epochs_ if best_epoch is None else int(best_epoch)
 
-    def _split(self, X, y, X_target, seed) -> TrainingData:
+    def _validation_index(
+        self, y, groups, seed: int, validation_data, state: dict | None
+    ) -> np.ndarray | None:
+        """Return the indices of ``X`` held out for validation (None: no split).
+
+        A resumed fit takes the split stored in its checkpoint, so that the best
+        model before and after the interruption are judged on the same images.
+        """
+        if validation_data is not None:
+            return None
+        if state is not None and state.get("valid_index") is not None:
+            return np.asarray(state["valid_index"], dtype=np.int64)
         fraction = self.validation_fraction
         if not fraction:
-            return TrainingData(X, y, X_target, None, None)
+            return None
         if not 0 < fraction < 1:
             raise ValueError(
                 f"validation_fraction={fraction!r} must be in (0, 1), or None/0 for "
                 "no validation set."
             )
-        n_valid = int(np.ceil(fraction * len(X)))
-        if n_valid < 2 or len(X) - n_valid < 2:
+        n_samples = len(y)
+        n_valid = int(np.ceil(fraction * n_samples))
+        if n_valid < 2 or n_samples - n_valid < 2:
             raise ValueError(
                 f"validation_fraction={fraction} leaves too few samples of the "
-                f"{len(X)} in X for training and validation; pass more data or "
+                f"{n_samples} in X for training and validation; pass more data or "
                 "validation_fraction=None."
             )
+        if groups is not None:
+            return _group_validation_index(y, groups, fraction, seed)
         stratify = y if np.bincount(y).min() >= 2 and n_valid >= 2 else None
-        if isinstance(X, LazyImages):
-            # Split the indices (the same split as for an in-memory X): the
-            # training and validation sets stay views of the file.
-            train, valid = train_test_split(
-                np.arange(len(X)),
-                test_size=n_valid,
-                stratify=stratify,
-                random_state=seed,
-            )
-            return TrainingData(
-                X.subset(train), y[train], X_target, X.subset(valid), y[valid]
-            )
-        X_train, X_valid, y_train, y_valid = train_test_split(
-            X, y, test_size=n_valid, stratify=stratify, random_state=seed
+        _, valid = train_test_split(
+            np.arange(n_samples),
+            test_size=n_valid,
+            stratify=stratify,
+            random_state=seed,
         )
-        return TrainingData(X_train, y_train, X_target, X_valid, y_valid)
+        return valid
 
     def _build_module(self, X_train: np.ndarray) -> DomainAdaptationModule:
         backbone = make_backbone(
@@ -391,9 +623,12 @@ default=None
                 ) from error
         n_features = self._feature_dimension(extractor, X_train)
         objective = self._make_objective()
-        return DomainAdaptationModule(
+        module = DomainAdaptationModule(
             extractor, objective.build_domain_classifier(n_features)
         )
+        if self.freeze_features:
+            module.freeze_norm_layers(_frozen_norm_layers(extractor))
+        return module
 
     def _feature_dimension(self, extractor: FeatureExtractor, X_train) -> int:
         """Run one sample through the network; freeze the feature extractor if asked."""
@@ -429,6 +664,7 @@ default=None
         *,
         precision: Precision | None = None,
         channels_last: bool = False,
+        valid_index: np.ndarray | None = None,
     ):
         n_train = len(data.X_train)
         batches_per_epoch = max(
@@ -445,13 +681,18 @@ default=None
             has_domain_classifier=module.domain_classifier is not None,
             cycle_length=self.cycle_length,
             batches_per_epoch=batches_per_epoch,
+            target_monitor=self._target_monitor(data, seed),
         )
         callbacks += list(self.callbacks or [])
         if self.checkpoint_path is not None:
             callbacks.append(
                 (
                     "checkpoint",
-                    EpochCheckpoint(self.checkpoint_path, self._checkpoint_metadata()),
+                    EpochCheckpoint(
+                        self.checkpoint_path,
+                        self._checkpoint_metadata(),
+                        valid_index=valid_index,
+                    ),
                 )
             )
         return DomainAdaptationNet(
@@ -477,14 +718,20 @@ default=None
             **extra,
         )
 
-    def _best_epoch(self) -> int:
-        # Epoch-level scores are recorded at the end of an epoch: an epoch
-        # interrupted by an error has none.
-        completed = [row for row in self.history_ if "train_loss" in row]
-        if self.patience and completed and "valid_loss" in completed[-1]:
-            losses = [row["valid_loss"] for row in completed]
-            return int(np.argmin(losses)) + 1
-        return len(completed)
+    def _target_monitor(self, data: TrainingData, seed: int) -> TargetMonitor | None:
+        """Watch a fixed sample of the target images during training."""
+        if data.X_target is None:
+            return None
+        index = monitored_sample(len(data.X_target), seed)
+        X_target = data.X_target
+        watched = (
+            X_target.subset(index)
+            if isinstance(X_target, LazyImages)
+            else X_target[index]
+        )
+        return TargetMonitor(
+            watched, float(np.mean(data.y_train == 1)), self.batch_size
+        )
 
     # -- prediction ---------------------------------------------------------------
     @property
@@ -497,26 +744,10 @@ default=None
         check_is_fitted(self, "net_")
         X = _check_input(X, "X", prediction=True)
         check_same_sample_shape(self.input_shape_, X, "X", type(self).__name__)
-        module = self.module_
-        module.eval()
-        net = self.net_
-        device = torch.device(net.device)
-        batches = ArrayBatches(
-            X,
-            None,
-            max(self.batch_size, 256),
-            device,
-            channels_last=getattr(net, "channels_last", False),
-        )
-        chunks = []
-        with torch.inference_mode():
-            for xb, _ in batches:
-                with net.precision_policy.autocast():
-                    out = module(xb)[output]
-                chunks.append(out.float().cpu().numpy())
+        out = forward_batches(self.net_, X, output=output, batch_size=self.batch_size)
         if isinstance(X, LazyImages):
             X.release()
-        return np.concatenate(chunks)
+        return out
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities; column 1 is ``classes_[1]`` (merger for 0/1 labels).
@@ -680,7 +911,7 @@ class SourceOnlyClassifier(_DomainAdaptationClassifier):
         self.precision = precision
         self.verbose = verbose
 
-    def fit(self, X, y, X_target=None):
+    def fit(self, X, y, X_target=None, *, groups=None, validation_data=None):
         """Train on the labelled source images (``X_target`` is ignored).
 
         Parameters
@@ -692,13 +923,20 @@ class SourceOnlyClassifier(_DomainAdaptationClassifier):
             Binary labels; with 0/1 labels, 1 is merger.
         X_target : array-like, default=None
             Ignored; accepted so that all estimators share one signature.
+        groups : array-like of shape (n_samples,), default=None
+            Group of each sample (copies of one galaxy share a group); the
+            validation split keeps groups whole.
+        validation_data : tuple (X_valid, y_valid), default=None
+            An explicit validation set instead of ``validation_fraction``.
 
         Returns
         -------
         self
             The fitted estimator.
         """
-        return super().fit(X, y, X_target=None)
+        return super().fit(
+            X, y, X_target=None, groups=groups, validation_data=validation_data
+        )
 
     def _make_objective(self):
         return SourceOnlyObjective()

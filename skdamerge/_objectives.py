@@ -59,6 +59,25 @@ class DomainAdaptationModule(nn.Module):
         super().__init__()
         self.extractor = extractor
         self.domain_classifier = domain_classifier
+        self.frozen_norm_layers: list[str] = []
+
+    def freeze_norm_layers(self, names: list[str]) -> None:
+        """Keep these batch-norm layers of the extractor in evaluation mode.
+
+        Frozen layers keep their weights *and* their running statistics: a
+        batch-norm layer in training mode would otherwise go on updating its
+        running mean and variance from the new data although its weights are
+        fixed (``freeze_features=True``).
+        """
+        self.frozen_norm_layers = list(names)
+        self.train(self.training)
+
+    def train(self, mode: bool = True):
+        """Set training mode; frozen batch-norm layers stay in evaluation mode."""
+        super().train(mode)
+        for name in getattr(self, "frozen_norm_layers", []):
+            self.extractor.get_submodule(name).eval()
+        return self
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(features, logits)``."""
@@ -75,6 +94,10 @@ class _Objective:
     def build_domain_classifier(self, n_features: int) -> nn.Module | None:
         """Return the extra network this objective trains, if any."""
         return None
+
+    def acts_on_features(self) -> bool:
+        """Whether a loss term acts on the latent features (not only the head)."""
+        return False
 
 
 @dataclass
@@ -112,6 +135,21 @@ class _AdaptationObjective(_Objective):
     fisher_inter_weight: float = 1.0
     fisher_kind: str = "ratio"
     entropy_weight: float = 0.0
+
+    @property
+    def uses_fisher(self) -> bool:
+        """Whether the Fisher loss contributes to the total loss.
+
+        The trace ratio needs ``fisher_intra_weight > 0`` (its numerator); the
+        trace difference acts as soon as either weight is positive.
+        """
+        if self.fisher_kind == "ratio":
+            return self.fisher_intra_weight > 0
+        return self.fisher_intra_weight > 0 or self.fisher_inter_weight > 0
+
+    def acts_on_features(self) -> bool:
+        """Whether the transfer or Fisher loss is on (both act on the features)."""
+        return self.transfer_weight > 0 or self.uses_fisher
 
     def components(self) -> tuple[str, ...]:
         """Names of the loss components recorded per batch."""
@@ -152,7 +190,7 @@ class _AdaptationObjective(_Objective):
         with _float32_losses(device_type):
             classification = criterion(logits[:n_source], ys)
             fisher = None
-            if self.fisher_intra_weight > 0:
+            if self.uses_fisher:
                 fisher = fisher_loss(
                     source_features,
                     ys,
@@ -243,6 +281,28 @@ class AdversarialObjective(_AdaptationObjective):
             n_features, hidden=self.domain_hidden, dropout=self.domain_dropout
         )
 
+    @staticmethod
+    def _domain_accuracy(
+        domain_classifier: nn.Module,
+        source_features: torch.Tensor,
+        target_features: torch.Tensor,
+    ) -> tuple[float, float]:
+        """Domain accuracies of the classifier with dropout off (evaluation mode).
+
+        The training forward pass runs with dropout, which makes the classifier
+        look weaker than it is; the recorded accuracies, and the collapse
+        diagnostics read from them, use a second pass without dropout.
+        """
+        was_training = domain_classifier.training
+        domain_classifier.eval()
+        with torch.no_grad():
+            logits = domain_classifier(
+                torch.cat([source_features, target_features]).detach()
+            ).float()
+        domain_classifier.train(was_training)
+        n_source = len(source_features)
+        return domain_accuracy(logits[:n_source], logits[n_source:])
+
     def transfer(
         self,
         module: DomainAdaptationModule,
@@ -262,8 +322,8 @@ class AdversarialObjective(_AdaptationObjective):
         target_logits = domain_logits[n_source:]
         with _float32_losses(source_features.device.type):
             loss = domain_adversarial_loss(source_logits, target_logits)
-        acc_source, acc_target = domain_accuracy(
-            source_logits.detach(), target_logits.detach()
+        acc_source, acc_target = self._domain_accuracy(
+            module.domain_classifier, source_features, target_features
         )
         return loss, {
             "domain_acc_source": acc_source,

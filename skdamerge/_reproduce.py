@@ -93,8 +93,9 @@ class _Data:
 
     X_fit: np.ndarray
     y_fit: np.ndarray
+    X_valid: np.ndarray
+    y_valid: np.ndarray
     X_target_fit: np.ndarray
-    validation_fraction: float
     X_source_test: np.ndarray
     y_source_test: np.ndarray
     X_target_test: np.ndarray
@@ -177,10 +178,11 @@ def prepare_data(
     Returns
     -------
     _Data
-        The source training and validation parts together (the estimators hold
-        the validation part out themselves: ``validation_fraction``), the target
-        training part (unlabelled for training) and both test parts, all
-        standardised with statistics of the source fitting images.
+        The source training part, the source validation part (passed to the
+        estimators as ``validation_data``, so that early stopping uses the
+        70/10/20 split's validation images), the target training part
+        (unlabelled for training) and both test parts, all standardised with
+        statistics of the source fitting (training and validation) images.
     """
     Xs, ys, Xt, yt, paired, description = _raw_data(experiment, profile, data, seed)
     split = train_valid_test_split(Xs, ys, Xt, yt, random_state=seed)
@@ -193,19 +195,19 @@ def prepare_data(
             split[f"X_target_{part}"] = np.asarray(Xt[idx])
             split[f"y_target_{part}"] = yt[idx]
     del Xs, Xt
-    X_fit = np.concatenate([split.X_source_train, split.X_source_valid])
-    y_fit = np.concatenate([split.y_source_train, split.y_source_valid])
-    n_valid = len(split.y_source_valid)
-    scaler = ChannelStandardizer().fit(X_fit)
+    scaler = ChannelStandardizer().fit(
+        np.concatenate([split.X_source_train, split.X_source_valid])
+    )
     sizes = {
         domain: {part: len(split[f"idx_{domain}_{part}"]) for part in _PARTS}
         for domain in ("source", "target")
     }
     return _Data(
-        X_fit=scaler.transform(X_fit),
-        y_fit=y_fit,
+        X_fit=scaler.transform(split.X_source_train),
+        y_fit=split.y_source_train,
+        X_valid=scaler.transform(split.X_source_valid),
+        y_valid=split.y_source_valid,
         X_target_fit=scaler.transform(split.X_target_train),
-        validation_fraction=n_valid / len(y_fit),
         X_source_test=scaler.transform(split.X_source_test),
         y_source_test=split.y_source_test,
         X_target_test=scaler.transform(split.X_target_test),
@@ -251,10 +253,15 @@ def _fit_method(
     overrides: dict[str, Any],
     label: str,
 ):
-    estimator = method.build(**overrides, validation_fraction=data.validation_fraction)
+    estimator = method.build(**overrides)
     start = time.monotonic()
     with epoch_progress(estimator, label):
-        estimator.fit(data.X_fit, data.y_fit, X_target=data.X_target_fit)
+        estimator.fit(
+            data.X_fit,
+            data.y_fit,
+            X_target=data.X_target_fit,
+            validation_data=(data.X_valid, data.y_valid),
+        )
     seconds = time.monotonic() - start
     report = domain_adaptation_report(
         estimator,

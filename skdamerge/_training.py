@@ -24,10 +24,18 @@ from skorch.callbacks import (
 from torch.optim.lr_scheduler import CyclicLR
 
 from ._batches import ArrayBatches, SourceTargetBatches
+from ._inference import forward_batches, predict_proba_batches
 from ._precision import Precision
+from ._target_monitor import SELECTION_LOSS, TargetMonitor
 from .exceptions import NonFiniteLossError
 
-__all__ = ["DomainAdaptationNet", "TrainingData", "make_callbacks"]
+__all__ = [
+    "DomainAdaptationNet",
+    "TrainingData",
+    "forward_batches",
+    "make_callbacks",
+    "predict_proba_batches",
+]
 
 
 class TrainingData(NamedTuple):
@@ -153,11 +161,17 @@ class DomainAdaptationNet(NeuralNet):
         return dataset
 
     # -- steps --------------------------------------------------------------------
-    def fit(self, X, y=None, **fit_params):
-        """Train on a :class:`TrainingData`."""
+    def initialize(self):
+        """Initialise the module, optimizer and callbacks, the step count and scaler.
+
+        The gradient scaler of float16 AMP is created here, so that a resumed fit
+        (which initialises, loads a checkpoint and continues with ``partial_fit``)
+        has one too, and can load the saved scaler state.
+        """
+        super().initialize()
         self.steps_done_ = 0
         self.grad_scaler_ = self.precision_policy.make_grad_scaler()
-        return super().fit(X, y, **fit_params)
+        return self
 
     def train_step_single(self, batch, **fit_params):
         """Compute the objective on one source/target batch pair and backpropagate."""
@@ -221,6 +235,23 @@ class DomainAdaptationNet(NeuralNet):
         early_stopping = callbacks.get("early_stopping")
         return getattr(early_stopping, "best_model_weights_", None)
 
+    def selection_key(self) -> str:
+        """History key that early stopping monitors to choose the kept model."""
+        has_monitor = "target_monitor" in dict(self.callbacks_)
+        return SELECTION_LOSS if has_monitor else "valid_loss"
+
+    def best_epoch(self) -> int | None:
+        """Epoch (1-based) of the weights early stopping keeps, if it keeps any.
+
+        This is the epoch whose weights are restored at the end of training: the
+        last one whose monitored loss improved on the best so far by more than
+        early stopping's threshold.
+        """
+        early_stopping = dict(self.callbacks_).get("early_stopping")
+        if getattr(early_stopping, "best_model_weights_", None) is None:
+            return None
+        return int(early_stopping.best_epoch_)
+
     def validation_step(self, batch, **fit_params):
         """Classification loss and logits on a batch of labelled source images."""
         self._set_training(False)
@@ -253,6 +284,7 @@ def make_callbacks(
     has_domain_classifier: bool,
     cycle_length: float | None,
     batches_per_epoch: int,
+    target_monitor: TargetMonitor | None = None,
 ) -> list:
     """Return the skorch callbacks of one fit.
 
@@ -274,6 +306,10 @@ def make_callbacks(
         None or 0 keeps the learning rate constant.
     batches_per_epoch : int
         Optimisation steps per epoch.
+    target_monitor : TargetMonitor or None, default=None
+        Records the target class fractions per epoch; with it, early stopping
+        monitors ``valid_selection_loss`` (collapsed epochs penalised) instead of
+        ``valid_loss``.
     """
     callbacks: list = [
         (f"train_{name}", PassthroughScoring(f"train_{name}", None, on_train=True))
@@ -297,6 +333,8 @@ def make_callbacks(
                 ),
             )
         )
+    if target_monitor is not None:
+        callbacks.append(("target_monitor", target_monitor))
     if validation:
         callbacks += [
             (
@@ -310,7 +348,9 @@ def make_callbacks(
                 (
                     "early_stopping",
                     EarlyStopping(
-                        monitor="valid_loss", patience=patience, load_best=True
+                        monitor=SELECTION_LOSS if target_monitor else "valid_loss",
+                        patience=patience,
+                        load_best=True,
                     ),
                 )
             )

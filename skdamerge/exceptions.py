@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DomainClassifierWarning", "NonFiniteLossError"]
+__all__ = ["DomainClassifierWarning", "NonFiniteLossError", "TargetCollapseWarning"]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -34,4 +34,18 @@ class DomainClassifierWarning(UserWarning):
     Appendix A), or it separates the domains perfectly so that the reversed
     gradient vanishes; in both cases the features are not being aligned. A
     ``domain_lr_multiplier`` well below one (the paper uses 0.01) usually helps.
+    """
+
+
+class TargetCollapseWarning(UserWarning):
+    """The predictions on the unlabelled target domain degenerated.
+
+    Raised by ``fit`` of the domain-adaptation estimators when, at the end of
+    training, the kept model predicts (almost) one class for the whole target
+    domain ("collapsed"), or a target merger fraction far from both the training
+    fraction and its own mean merger probability, the sign of a shifted decision
+    threshold ("drifted"). The criterion is
+    :func:`skdamerge.metrics._collapse.target_collapse`; the message names the
+    hyperparameters to lower. The per-epoch target fractions are in
+    ``history_[:, "target_merger_fraction"]``.
     """

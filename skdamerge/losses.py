@@ -463,6 +463,42 @@ def domain_accuracy(
 # ---------------------------------------------------------------------------
 
 
+def check_fisher_weights(
+    intra_weight: float,
+    inter_weight: float,
+    kind: str,
+    *,
+    names: tuple[str, str] = ("intra_weight", "inter_weight"),
+) -> None:
+    r"""Raise a ValueError for Fisher weights that make no loss or divide by zero.
+
+    Both weights must be finite and non-negative. The trace ratio needs a
+    positive between-class weight (it is the denominator's factor).
+
+    Parameters
+    ----------
+    intra_weight, inter_weight : float
+        The weights :math:`\lambda_w` and :math:`\lambda_b`.
+    kind : {"ratio", "difference"}
+        How the traces are combined.
+    names : tuple of str, default=("intra_weight", "inter_weight")
+        Argument names used in the message (the estimators' names differ).
+    """
+    if kind not in _FISHER_KINDS:
+        raise ValueError(
+            f"kind must be one of {', '.join(map(repr, _FISHER_KINDS))}; got {kind!r}."
+        )
+    for name, value in zip(names, (intra_weight, inter_weight), strict=True):
+        if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0; got {value!r}.")
+    if kind == "ratio" and intra_weight > 0 and inter_weight == 0:
+        raise ValueError(
+            f"{names[1]}=0 with the trace ratio divides by zero: the ratio is "
+            f"{names[0]} * tr(S_w) / ({names[1]} * tr(S_b)). Set {names[1]} > 0 "
+            "(the paper uses 1), or use the trace difference."
+        )
+
+
 def fisher_loss(
     features: Tensor,
     labels: Tensor,
@@ -478,13 +514,16 @@ def fisher_loss(
     and global centre :math:`c = \frac{1}{M}\sum_m c_m` (the mean of the class
     centres, as in the paper), the traces of the scatter matrices are
 
-    .. math:: \operatorname{tr}(S_w) = \frac{1}{n}\sum_i \lVert h_i - c_{y_i}
-              \rVert^2, \qquad
+    .. math:: \operatorname{tr}(S_w) = \sum_i \lVert h_i - c_{y_i} \rVert^2,
+              \qquad
               \operatorname{tr}(S_b) = \sum_m \lVert c_m - c \rVert^2,
 
-    where the sum over :math:`m` runs over the classes present in the batch. The
-    within-class trace is divided by the batch size ``n`` (the paper sums over
-    samples), so that the loss does not grow with the batch size.
+    where the sum over :math:`i` runs over the samples of the batch and the sum
+    over :math:`m` over the classes present in it. Both are the paper's eq. 10
+    exactly: the within-class scatter is *summed* over samples, not averaged, so
+    that the weights of the paper's Table A2 (e.g. :math:`\lambda_w = 0.01`) mean
+    what they meant there. The within-class trace, and so the loss, grows in
+    proportion to the batch size.
 
     ``kind="ratio"`` (the paper's choice [1]_) returns
     ``intra_weight * tr_w / (inter_weight * tr_b + eps)``; ``kind="difference"``
@@ -528,10 +567,7 @@ def fisher_loss(
     .. [2] Zhang, Y., Zhang, Y., Wei, Y., Bai, K., Song, Y., & Yang, Q. (2020).
        "Fisher deep domain adaptation." arXiv:2003.05636 (SIAM SDM 2020).
     """
-    if kind not in _FISHER_KINDS:
-        raise ValueError(
-            f"kind must be one of {', '.join(map(repr, _FISHER_KINDS))}; got {kind!r}."
-        )
+    check_fisher_weights(intra_weight, inter_weight, kind)
     features = _as_samples(features, "features")
     labels = torch.as_tensor(labels, device=features.device).reshape(-1)
     n = len(features)
@@ -549,7 +585,7 @@ def fisher_loss(
         0, inverse, features
     )
     centres = sums / counts.to(features.dtype)[:, None]
-    trace_within = ((features - centres[inverse]) ** 2).sum() / n
+    trace_within = ((features - centres[inverse]) ** 2).sum()
     global_centre = centres.mean(dim=0, keepdim=True)
     trace_between = ((centres - global_centre) ** 2).sum()
     if kind == "ratio":

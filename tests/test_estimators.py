@@ -298,9 +298,11 @@ def test_transfer_learning_from_estimator_and_file(tiny_shift, tmp_path):
 def test_freeze_features_trains_only_the_head(tiny_shift):
     Xs, ys, Xt, _ = tiny_shift
     source_model = SourceOnlyClassifier(**FAST).fit(Xs, ys)
-    tuned = MMDClassifier(
+    # A fine-tune of the head on other data (the target-like noisy images, with
+    # labels here): the frozen layers keep weights and batch-norm statistics.
+    tuned = SourceOnlyClassifier(
         init_weights=source_model, freeze_features=True, lr=0.01, **FAST
-    ).fit(Xs, ys, X_target=Xt)
+    ).fit(Xt, ys)
     before = source_model.module_.extractor.backbone
     after = tuned.module_.extractor.backbone
     for layer in (0, 4, 8):
@@ -308,7 +310,45 @@ def test_freeze_features_trains_only_the_head(tiny_shift):
             after.features[layer].weight, before.features[layer].weight
         )
         assert not after.features[layer].weight.requires_grad
+    for norm in (2, 6, 10):
+        assert isinstance(after.features[norm], nn.BatchNorm2d)
+        torch.testing.assert_close(
+            after.features[norm].running_mean, before.features[norm].running_mean
+        )
+        torch.testing.assert_close(
+            after.features[norm].running_var, before.features[norm].running_var
+        )
+        assert after.features[norm].num_batches_tracked == (
+            before.features[norm].num_batches_tracked
+        )
     assert not torch.equal(after.classifier[0].weight, before.classifier[0].weight)
+    # Frozen norm layers stay in evaluation mode when the module trains.
+    tuned.module_.train()
+    assert not after.features[2].training
+    assert after.classifier[0].training
+
+
+@pytest.mark.parametrize(
+    ("Estimator", "extra"),
+    [
+        (MMDClassifier, {}),
+        (DANNClassifier, {}),
+        (MMDClassifier, {"transfer_weight": 0, "fisher_intra_weight": 0.01}),
+    ],
+)
+def test_freeze_features_refuses_to_disable_adaptation(Estimator, extra, tiny_shift):
+    Xs, ys, Xt, _ = tiny_shift
+    with pytest.raises(ValueError, match="freeze_features=True .* disable adaptation"):
+        Estimator(freeze_features=True, **extra, **FAST).fit(Xs, ys, X_target=Xt)
+    # Without a target there is nothing to adapt: a plain head fine-tune.
+    Estimator(freeze_features=True, **extra, **{**FAST, "max_epochs": 1}).fit(Xs, ys)
+    # A head fine-tune with entropy minimisation only is allowed.
+    MMDClassifier(
+        freeze_features=True,
+        transfer_weight=0,
+        entropy_weight=0.1,
+        **{**FAST, "max_epochs": 1},
+    ).fit(Xs, ys, X_target=Xt)
 
 
 def test_init_weights_errors(tiny_shift, tmp_path):

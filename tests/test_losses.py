@@ -393,9 +393,8 @@ def _hand_fisher_traces(features, labels):
     global_centre = [
         sum(centres[c][k] for c in classes) / len(classes) for k in range(dim)
     ]
-    tr_w = sum(
-        _sq_dist(f, centres[y]) for f, y in zip(features, labels, strict=True)
-    ) / len(features)
+    # Paper eq. 10: the within-class scatter is summed over samples.
+    tr_w = sum(_sq_dist(f, centres[y]) for f, y in zip(features, labels, strict=True))
     tr_b = sum(_sq_dist(centres[c], global_centre) for c in classes)
     return tr_w, tr_b
 
@@ -427,13 +426,17 @@ def test_fisher_matches_hand_computation(intra_weight, inter_weight):
 
 def test_fisher_hand_values_two_classes():
     # Class 0: (0,0), (2,0) -> centre (1,0); class 1: (0,4) -> centre (0,4).
-    # tr_w = (1 + 1 + 0) / 3; global centre (0.5, 2); tr_b = 2 * (0.25 + 4).
+    # tr_w = 1 + 1 + 0 (summed, eq. 10); global centre (0.5, 2);
+    # tr_b = 2 * (0.25 + 4).
     features = _t([[0.0, 0.0], [2.0, 0.0], [0.0, 4.0]])
     labels = torch.tensor([0, 0, 1])
     value = fisher_loss(features, labels, eps=0.0)
-    assert value.item() == pytest.approx((2 / 3) / 8.5, rel=1e-12)
+    assert value.item() == pytest.approx(2 / 8.5, rel=1e-12)
     value = fisher_loss(features, labels, kind="difference")
-    assert value.item() == pytest.approx(2 / 3 - 8.5, rel=1e-12)
+    assert value.item() == pytest.approx(2 - 8.5, rel=1e-12)
+    # Table A2's MMD + Fisher weights: 0.01 * tr_w / (1 * tr_b).
+    value = fisher_loss(features, labels, intra_weight=0.01, eps=0.0)
+    assert value.item() == pytest.approx(0.01 * 2 / 8.5, rel=1e-12)
 
 
 def test_fisher_label_values_and_order_do_not_matter():
@@ -447,11 +450,45 @@ def test_fisher_label_values_and_order_do_not_matter():
     assert other.item() == pytest.approx(base.item(), rel=1e-12)
 
 
-def test_fisher_does_not_scale_with_batch_size():
+def test_fisher_within_scatter_is_summed_over_samples():
+    # Two copies of the batch: same centres, twice the summed within-class scatter.
     features = _t(FEATURES)
     labels = torch.tensor(LABELS)
-    doubled = fisher_loss(torch.cat([features, features]), torch.cat([labels, labels]))
-    assert doubled.item() == pytest.approx(fisher_loss(features, labels).item())
+    doubled = torch.cat([features, features]), torch.cat([labels, labels])
+    ratio = fisher_loss(features, labels, eps=0.0).item()
+    assert fisher_loss(*doubled, eps=0.0).item() == pytest.approx(2 * ratio)
+    tr_w, tr_b = _hand_fisher_traces(FEATURES, LABELS)
+    difference = fisher_loss(*doubled, kind="difference").item()
+    assert difference == pytest.approx(2 * tr_w - tr_b, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("intra", "inter", "kind", "match"),
+    [
+        (0.01, 0.0, "ratio", "inter_weight=0 with the trace ratio divides by zero"),
+        (-1.0, 1.0, "ratio", "intra_weight must be a finite number >= 0"),
+        (1.0, float("nan"), "difference", "inter_weight must be a finite number"),
+        (1.0, 1.0, "trace", "kind must be one of"),
+    ],
+)
+def test_fisher_rejects_bad_weights(intra, inter, kind, match):
+    with pytest.raises(ValueError, match=match):
+        fisher_loss(
+            _t(FEATURES),
+            torch.tensor(LABELS),
+            intra_weight=intra,
+            inter_weight=inter,
+            kind=kind,
+        )
+
+
+def test_fisher_difference_with_one_zero_weight():
+    tr_w, tr_b = _hand_fisher_traces(FEATURES, LABELS)
+    features, labels = _t(FEATURES), torch.tensor(LABELS)
+    only_between = fisher_loss(
+        features, labels, intra_weight=0.0, inter_weight=2.0, kind="difference"
+    )
+    assert only_between.item() == pytest.approx(-2.0 * tr_b, rel=1e-12)
 
 
 @pytest.mark.parametrize("kind", ["ratio", "difference"])

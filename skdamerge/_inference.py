@@ -1,0 +1,40 @@
+"""Batched forward passes of a trained network (prediction and monitoring)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ._batches import ArrayBatches
+
+__all__ = ["forward_batches", "predict_proba_batches"]
+
+
+def predict_proba_batches(net, X, batch_size: int) -> np.ndarray:
+    """Class probabilities of ``net.module_`` on ``X``, in evaluation mode."""
+    logits = torch.from_numpy(forward_batches(net, X, output=1, batch_size=batch_size))
+    return torch.softmax(logits.double(), dim=1).numpy()
+
+
+def forward_batches(net, X, *, output: int, batch_size: int) -> np.ndarray:
+    """Run ``net.module_`` over ``X`` in batches; ``output`` 0 is features, 1 logits.
+
+    The network is put in evaluation mode (batch-norm running statistics, no
+    dropout); predictions run in inference mode with the net's precision.
+    """
+    module = net.module_
+    module.eval()
+    batches = ArrayBatches(
+        X,
+        None,
+        max(batch_size, 256),
+        torch.device(net.device),
+        channels_last=getattr(net, "channels_last", False),
+    )
+    chunks = []
+    with torch.inference_mode():
+        for xb, _ in batches:
+            with net.precision_policy.autocast():
+                out = module(xb)[output]
+            chunks.append(out.float().cpu().numpy())
+    return np.concatenate(chunks)

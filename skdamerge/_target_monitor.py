@@ -1,0 +1,85 @@
+"""Watch the predictions on the unlabelled target domain during training.
+
+A domain-adaptation run can drift onto one class on the target while the source
+validation metrics look fine. :class:`TargetMonitor` predicts a fixed sample of
+the target training images at the end of every epoch (network in evaluation
+mode, no gradients) and records in the history:
+
+- ``target_merger_fraction``: fraction predicted in the positive class;
+- ``target_mean_proba``: mean positive-class probability;
+- ``target_collapsed``: whether the predictions collapsed onto one class
+  (:func:`skdamerge.metrics._collapse.target_collapse`);
+- ``valid_selection_loss``: the source validation loss, plus
+  :data:`COLLAPSE_PENALTY` in a collapsed epoch. Early stopping and the choice of
+  the kept model monitor it, so a collapsed epoch is never restored when a healthy
+  one exists (among collapsed epochs the validation loss still decides).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from skorch.callbacks import Callback
+
+from ._inference import predict_proba_batches
+from .metrics._collapse import TargetCollapse, target_collapse
+
+__all__ = ["COLLAPSE_PENALTY", "SELECTION_LOSS", "TargetMonitor"]
+
+COLLAPSE_PENALTY = 1000.0
+SELECTION_LOSS = "valid_selection_loss"
+MAX_MONITORED = 1024
+
+
+def monitored_sample(n_target: int, seed: int, size: int = MAX_MONITORED) -> np.ndarray:
+    """Sorted indices of the target images watched during training."""
+    if n_target <= size:
+        return np.arange(n_target)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n_target, size, replace=False))
+
+
+class TargetMonitor(Callback):
+    """Record the target class fractions per epoch and penalise collapsed epochs.
+
+    Parameters
+    ----------
+    X_target : array-like
+        The target images to watch (a fixed sample of the training target).
+    source_fraction : float
+        Positive-class fraction of the source training labels.
+    batch_size : int
+        Images per prediction batch (at least 256 are used).
+    """
+
+    def __init__(self, X_target, source_fraction: float, batch_size: int) -> None:
+        self.X_target = X_target
+        self.source_fraction = source_fraction
+        self.batch_size = batch_size
+
+    def __getstate__(self) -> dict:
+        # The watched images are training data: a pickled model does not carry them.
+        state = dict(self.__dict__)
+        state["X_target"] = None
+        return state
+
+    def check(self, net) -> TargetCollapse:
+        """Return the verdict on the current network's target predictions."""
+        was_training = net.module_.training
+        proba = predict_proba_batches(net, self.X_target, self.batch_size)
+        net.module_.train(was_training)
+        return target_collapse(proba, self.source_fraction)
+
+    def release(self) -> None:
+        """Drop the reference to the watched images (after training)."""
+        self.X_target = None
+
+    def on_epoch_end(self, net, **kwargs) -> None:
+        """Predict the watched target images and record the fractions."""
+        verdict = self.check(net)
+        history = net.history
+        history.record("target_merger_fraction", verdict.merger_fraction)
+        history.record("target_mean_proba", verdict.mean_probability)
+        history.record("target_collapsed", verdict.collapsed)
+        if "valid_loss" in history[-1]:
+            penalty = COLLAPSE_PENALTY if verdict.collapsed else 0.0
+            history.record(SELECTION_LOSS, float(history[-1, "valid_loss"]) + penalty)

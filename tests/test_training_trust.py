@@ -1,0 +1,239 @@
+"""Training-engine guarantees: kept epoch, validation split, resume state, monitors."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from skorch.callbacks import EarlyStopping
+from skorch.history import History
+from torch import nn
+
+from skdamerge import (
+    DANNClassifier,
+    MMDClassifier,
+    SourceOnlyClassifier,
+    _target_monitor,
+)
+from skdamerge._objectives import AdversarialObjective
+from skdamerge._precision import Precision
+from skdamerge._target_monitor import SELECTION_LOSS, TargetMonitor
+from skdamerge.exceptions import TargetCollapseWarning
+from skdamerge.metrics._collapse import target_collapse
+
+FAST = dict(max_epochs=3, batch_size=32, random_state=0)
+
+
+def _load(path):
+    return torch.load(path, weights_only=True)
+
+
+# -- the kept epoch -------------------------------------------------------------------
+def test_best_epoch_is_the_epoch_whose_weights_are_restored(tiny_shift):
+    Xs, ys, Xt, _ = tiny_shift
+    clf = MMDClassifier(max_epochs=6, patience=10, batch_size=32, random_state=2)
+    clf.fit(Xs, ys, X_target=Xt)
+    early_stopping = dict(clf.net_.callbacks_)["early_stopping"]
+    assert clf.best_epoch_ == early_stopping.best_epoch_
+    kept = early_stopping.best_model_weights_
+    for name, value in clf.module_.state_dict().items():
+        torch.testing.assert_close(value, kept[name])
+    # The monitored loss of the kept epoch is the best one by skorch's threshold.
+    losses = clf.history_[:, SELECTION_LOSS]
+    assert losses[clf.best_epoch_ - 1] == pytest.approx(min(losses), rel=1e-4)
+
+
+class _FakeNet:
+    """Just what TargetMonitor and EarlyStopping use of a net."""
+
+    def __init__(self):
+        self.history = History()
+        self.module_ = nn.Linear(2, 2)
+
+
+def test_selection_never_restores_a_collapsed_epoch(monkeypatch):
+    # Epochs 3 and 4 have the lowest validation loss but collapsed targets.
+    losses = [0.6, 0.5, 0.3, 0.2]
+    merger_proba = [0.5, 0.45, 0.999, 0.999]
+    rng = np.random.default_rng(0)
+    outputs = iter(
+        np.clip(rng.normal(p, 0.2, 200) if p < 0.9 else np.full(200, p), 0, 1)
+        for p in merger_proba
+    )
+    monkeypatch.setattr(
+        _target_monitor,
+        "predict_proba_batches",
+        lambda net, X, batch_size: np.column_stack([1 - (p := next(outputs)), p]),
+    )
+    net = _FakeNet()
+    monitor = TargetMonitor(np.zeros((200, 2)), 0.5, 32)
+    stopping = EarlyStopping(monitor=SELECTION_LOSS, patience=10, load_best=True)
+    stopping.on_train_begin(net)
+    for epoch, loss in enumerate(losses, start=1):
+        net.history.new_epoch()
+        net.history.record("epoch", epoch)
+        net.history.record("valid_loss", loss)
+        monitor.on_epoch_end(net)
+        stopping.on_epoch_end(net)
+    assert net.history[:, "target_collapsed"] == [False, False, True, True]
+    assert stopping.best_epoch_ == 2
+    # Among collapsed epochs alone, the validation loss still decides.
+    assert net.history[-1, SELECTION_LOSS] < net.history[-2, SELECTION_LOSS]
+
+
+def test_history_records_target_fractions_and_fitted_attributes(tiny_shift):
+    Xs, ys, Xt, _ = tiny_shift
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TargetCollapseWarning)
+        clf = MMDClassifier(**FAST).fit(Xs, ys, X_target=Xt)
+    fractions = clf.history_[:, "target_merger_fraction"]
+    assert len(fractions) == 3 and all(0 <= f <= 1 for f in fractions)
+    assert clf.source_merger_fraction_ == pytest.approx(
+        np.mean(ys[np.setdiff1d(np.arange(len(ys)), _valid_index(clf, ys))] == 1)
+    )
+    predicted = clf.predict(Xt).mean()  # the watched sample is the whole target
+    assert clf.target_class_fractions_[1] == pytest.approx(predicted)
+    assert clf.target_class_fractions_.sum() == pytest.approx(1.0)
+    assert clf.target_collapse_.merger_fraction == pytest.approx(predicted)
+    source_only = SourceOnlyClassifier(**FAST).fit(Xs, ys, X_target=Xt)
+    assert "target_merger_fraction" not in source_only.history_[-1]
+    assert not hasattr(source_only, "target_collapse_")
+
+
+def _valid_index(clf, y):
+    # The validation split is reproducible from the seed: refit's split equals it.
+    from sklearn.model_selection import train_test_split
+    from sklearn.utils import check_random_state
+
+    from skdamerge._estimators import _group_validation_index  # noqa: F401
+
+    seed = int(check_random_state(clf.random_state).randint(np.iinfo(np.int32).max))
+    n_valid = int(np.ceil(clf.validation_fraction * len(y)))
+    _, valid = train_test_split(
+        np.arange(len(y)), test_size=n_valid, stratify=y, random_state=seed
+    )
+    return valid
+
+
+@pytest.mark.slow
+def test_collapsing_configuration_is_reported(tiny_shift):
+    Xs, ys, Xt, _ = tiny_shift
+    # A huge entropy weight drives every target image into one class.
+    with pytest.warns(TargetCollapseWarning, match="entropy_weight"):
+        clf = MMDClassifier(
+            entropy_weight=50.0, transfer_weight=0.0, lr=0.01, **FAST
+        ).fit(Xs, ys, X_target=Xt)
+    assert clf.target_collapse_.state in {"collapsed", "drifted"}
+    assert min(clf.target_class_fractions_) < 0.1
+
+
+def test_target_collapse_criterion():
+    one_class = np.full(100, 0.9)
+    assert target_collapse(one_class, 0.5).state == "collapsed"
+    healthy = np.r_[np.full(50, 0.9), np.full(50, 0.1)]
+    assert target_collapse(healthy, 0.5).healthy
+    # 90% just past the threshold while the mean probability is 0.53: drift.
+    drifted = np.r_[np.full(90, 0.55), np.full(10, 0.3)]
+    verdict = target_collapse(drifted, 0.5)
+    assert verdict.state == "drifted"
+    assert verdict.merger_fraction == pytest.approx(0.9)
+    assert verdict.mean_probability == pytest.approx(0.525)
+    # A confident low-fraction survey is not drift.
+    rare = np.r_[np.full(10, 0.95), np.full(90, 0.05)]
+    assert target_collapse(rare, 0.5).healthy
+
+
+# -- validation split -----------------------------------------------------------------
+def test_groups_keep_copies_out_of_the_validation_split(tiny_shift, tmp_path):
+    Xs, ys, Xt, _ = tiny_shift
+    groups = np.arange(len(ys)) // 4  # four copies of each galaxy
+    y_groups = ys[groups * 4]  # copies share the label of their galaxy
+    path = tmp_path / "run.ckpt"
+    SourceOnlyClassifier(checkpoint_path=path, **{**FAST, "max_epochs": 1}).fit(
+        Xs, y_groups, groups=groups
+    )
+    valid = np.asarray(_load(path)["valid_index"])
+    train = np.setdiff1d(np.arange(len(ys)), valid)
+    assert set(groups[valid]).isdisjoint(groups[train])
+    assert 0.08 < len(valid) / len(ys) < 0.17
+    with pytest.raises(ValueError, match="groups must hold one group label"):
+        SourceOnlyClassifier(**FAST).fit(Xs, ys, groups=groups[:-1])
+
+
+def test_validation_data_is_the_validation_set(tiny_shift):
+    Xs, ys, Xt, yt = tiny_shift
+    clf = SourceOnlyClassifier(patience=None, **FAST).fit(
+        Xs, ys, validation_data=(Xt[:50], yt[:50])
+    )
+    proba = clf.predict_proba(Xt[:50])
+    expected = -np.mean(np.log(proba[np.arange(50), yt[:50]]))
+    assert clf.history_[-1, "valid_loss"] == pytest.approx(expected, rel=1e-4)
+    with pytest.raises(ValueError, match="validation_data must be a tuple"):
+        SourceOnlyClassifier(**FAST).fit(Xs, ys, validation_data=Xt)
+    with pytest.raises(ValueError, match="validation_data\\[1\\] has labels"):
+        SourceOnlyClassifier(**FAST).fit(Xs, ys, validation_data=(Xt[:4], [0, 1, 2, 1]))
+
+
+def test_resume_keeps_the_validation_split(tiny_shift, tmp_path):
+    Xs, ys, Xt, _ = tiny_shift
+    first, second = tmp_path / "a.ckpt", tmp_path / "b.ckpt"
+    settings = dict(batch_size=32, random_state=None)
+    MMDClassifier(max_epochs=1, checkpoint_path=first, **settings).fit(
+        Xs, ys, X_target=Xt
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TargetCollapseWarning)
+        MMDClassifier(
+            max_epochs=2, checkpoint_path=second, resume_from=first, **settings
+        ).fit(Xs, ys, X_target=Xt)
+    saved = _load(first)["valid_index"]
+    assert saved is not None and len(saved) == int(np.ceil(0.125 * len(ys)))
+    assert _load(second)["valid_index"] == saved
+
+
+def test_resume_restores_the_gradient_scaler(tiny_shift, tmp_path, monkeypatch):
+    Xs, ys, _, _ = tiny_shift
+    # float16 AMP needs CUDA; a CPU scaler exercises the same save/load path.
+    monkeypatch.setattr(
+        Precision, "make_grad_scaler", lambda self: torch.amp.GradScaler("cpu")
+    )
+    path, resumed_path = tmp_path / "a.ckpt", tmp_path / "b.ckpt"
+    SourceOnlyClassifier(checkpoint_path=path, **{**FAST, "max_epochs": 1}).fit(Xs, ys)
+    state = _load(path)
+    assert state["grad_scaler"]["scale"] == 65536.0
+    state["grad_scaler"]["scale"] = 1024.0
+    torch.save(state, path)
+    clf = SourceOnlyClassifier(
+        checkpoint_path=resumed_path, resume_from=path, **{**FAST, "max_epochs": 2}
+    ).fit(Xs, ys)
+    assert clf.net_.grad_scaler_.get_scale() == 1024.0
+    assert _load(resumed_path)["grad_scaler"]["scale"] == 1024.0
+
+
+# -- domain classifier accuracy -------------------------------------------------------
+def test_domain_accuracy_is_measured_without_dropout():
+    torch.manual_seed(0)
+    objective = AdversarialObjective(domain_dropout=0.9)
+    classifier = objective.build_domain_classifier(4)
+    source = torch.randn(64, 4) + 3.0
+    target = torch.randn(64, 4) - 3.0
+    classifier.eval()
+    with torch.no_grad():
+        logits = classifier(torch.cat([source, target])).reshape(-1)
+    expected_source = (logits[:64] > 0).float().mean().item()
+    expected_target = (logits[64:] <= 0).float().mean().item()
+    classifier.train()
+    acc_source, acc_target = objective._domain_accuracy(classifier, source, target)
+    assert acc_source == pytest.approx(expected_source)
+    assert acc_target == pytest.approx(expected_target)
+    assert classifier.training  # the training mode is restored
+
+
+def test_fisher_weights_checked_at_fit_entry(tiny_shift):
+    Xs, ys, Xt, _ = tiny_shift
+    with pytest.raises(ValueError, match="fisher_inter_weight=0 with the trace ratio"):
+        MMDClassifier(fisher_intra_weight=0.01, fisher_inter_weight=0.0).fit(
+            Xs, ys, X_target=Xt
+        )
+    with pytest.raises(ValueError, match="fisher_intra_weight must be a finite"):
+        DANNClassifier(fisher_intra_weight=-1.0).fit(Xs, ys, X_target=Xt)
