@@ -17,7 +17,7 @@ Run::
 
     python benchmarks/bench_robustness.py                      # both experiments
     python benchmarks/bench_robustness.py --experiments sim2sim --seeds 1 2 3
-    python benchmarks/bench_robustness.py --methods MMD MMD+F --set MMD+F:entropy_weight=0.01
+    python benchmarks/bench_robustness.py --methods MMD+F --set MMD+F:lr=0.002
 
 ``--set METHOD:name=value`` overrides one hyperparameter of one method (for
 tuning on the simulator). ``--json FILE`` also writes every run.
@@ -95,9 +95,7 @@ def _format(values: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--experiments", nargs="+", default=["sim2sim", "sim2real"]
-    )
+    parser.add_argument("--experiments", nargs="+", default=["sim2sim", "sim2real"])
     parser.add_argument("--methods", nargs="+", default=None)
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--profile", default="quick", choices=sorted(PROFILES))

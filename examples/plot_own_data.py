@@ -57,10 +57,13 @@ print(type(X_source).__name__, X_source.shape, y_source[:10])
 # The images come memory-mapped (``mmap=True``, the default): they are read from
 # disk only when used, so the full data sets need not fit in memory.
 # :func:`~skdamerge.datasets.train_valid_test_split` makes the paper's 70/10/20
-# split of each domain, reading only the rows of each part.
+# split, reading only the rows of each part. It keeps each galaxy's pristine and
+# noisy images in the same part (``paired="auto"`` detects the twins: equal labels
+# row by row), so that no target test galaxy has its labelled twin in training.
 from skdamerge.datasets import train_valid_test_split
 
 split = train_valid_test_split(X_source, y_source, X_target, y_target, random_state=0)
+print("split as pairs:", split.paired)
 print({key: value.shape for key, value in split.items() if key.startswith("X_")})
 
 # %%

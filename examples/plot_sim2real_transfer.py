@@ -5,7 +5,7 @@ Simulation to real, with transfer learning
 
 The second experiment of DeepMerge II (Sect. 6.2): nearby galaxies, simulated
 SDSS-like images as the source and observed SDSS images as the target. The domains
-differ much more than in the first experiment (PSF, noise, band order, and the look
+differ much more than in the first experiment (PSF, noise, units, and the look
 of the mergers themselves), and the data sets are small. In the paper neither MMD
 nor adversarial training helped on their own (target accuracy 50% without and 53%
 with MMD); what worked was **transfer learning**: starting from the weights of a
@@ -22,7 +22,7 @@ source set and a short training.
 # ---------------
 # :func:`~skdamerge.datasets.make_galaxy_mergers` with ``experiment="sim2real"``
 # draws independent galaxies in the two domains: simulation-like images in the
-# bands (g, r, i), and SDSS-like images in the bands (i, r, g) with a broader PSF,
+# bands (g, r, i), and SDSS-like images in the same bands with a broader PSF,
 # stronger noise, and post-mergers that mostly show two close cores. As in the
 # paper, the simulated training set is small.
 import matplotlib.pyplot as plt

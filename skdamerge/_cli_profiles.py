@@ -25,6 +25,7 @@ __all__ = [
     "EXPERIMENTS",
     "PAPER_ACCURACY",
     "PROFILES",
+    "TARGET_STANDARDIZATION",
     "Method",
     "Profile",
     "methods_for",
@@ -32,6 +33,13 @@ __all__ = [
 
 EXPERIMENTS = ("sim2sim", "sim2real")
 BACKBONES = ("deepmerge", "resnet18")
+
+#: How ``reproduce`` standardises the target of each experiment: ``"source"`` with
+#: the statistics of the source fitting images (ChannelStandardizer); ``"auto"``
+#: each domain with its own statistics (DomainStandardizer, as the paper's reference
+#: code) when :func:`skdamerge.preprocessing.pixel_units_differ` finds the source
+#: and target training images in different pixel units, else as ``"source"``.
+TARGET_STANDARDIZATION = {"sim2sim": "source", "sim2real": "auto"}
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,11 @@
 
 One run takes the data of one experiment (the built-in simulator, or the published
 files), splits each domain 70/10/20 (training / validation / test), standardises
-every channel with statistics of the labelled source images used for fitting only,
-trains each method of the paper's table with its Table A2/A3 hyperparameters,
-evaluates it on the source and target test sets and writes the table (JSON, CSV,
-Markdown) and the figures.
+every channel with statistics of the labelled source images used for fitting only
+(for ``sim2real`` domains in different pixel units, the target with statistics of
+its own training images), trains each method of the paper's table with its Table
+A2/A3 hyperparameters, evaluates it on the source and target test sets and writes
+the table (JSON, CSV, Markdown) and the figures.
 """
 
 from __future__ import annotations
@@ -31,12 +32,19 @@ from ._cli_figures import (
     score_histograms_figure,
 )
 from ._cli_io import write_atomic, write_text
-from ._cli_profiles import PAPER_ACCURACY, PROFILES, Method, Profile, methods_for
+from ._cli_profiles import (
+    PAPER_ACCURACY,
+    PROFILES,
+    TARGET_STANDARDIZATION,
+    Method,
+    Profile,
+    methods_for,
+)
 from ._cli_progress import epoch_progress
 from .datasets import load_deepmerge, make_galaxy_mergers, train_valid_test_split
 from .inspection import METRICS
 from .metrics import compare_reports, domain_adaptation_report
-from .preprocessing import ChannelStandardizer
+from .preprocessing import ChannelStandardizer, DomainStandardizer, pixel_units_differ
 
 __all__ = ["ReproduceConfig", "run_reproduce"]
 
@@ -105,6 +113,7 @@ class _Data:
     sizes: dict[str, dict[str, int]]
     description: str
     paired: bool
+    standardization: str = "source statistics"
 
 
 def _subset(y: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -182,22 +191,28 @@ def prepare_data(
         estimators as ``validation_data``, so that early stopping uses the
         70/10/20 split's validation images), the target training part
         (unlabelled for training) and both test parts, all standardised with
-        statistics of the source fitting (training and validation) images.
+        statistics of the source fitting (training and validation) images; where
+        ``TARGET_STANDARDIZATION`` is ``"auto"`` and the domains' pixel units
+        differ, the target parts with statistics of the target training part.
     """
     Xs, ys, Xt, yt, paired, description = _raw_data(experiment, profile, data, seed)
-    split = train_valid_test_split(Xs, ys, Xt, yt, random_state=seed)
-    if paired:
-        # Same galaxies in both domains: a target test galaxy is never the twin
-        # of a source training galaxy.
-        for part in _PARTS:
-            idx = split[f"idx_source_{part}"]
-            split[f"idx_target_{part}"] = idx
-            split[f"X_target_{part}"] = np.asarray(Xt[idx])
-            split[f"y_target_{part}"] = yt[idx]
+    # Same galaxies in both domains (sim2sim): a target test galaxy is never the
+    # twin of a source training galaxy.
+    split = train_valid_test_split(Xs, ys, Xt, yt, paired=paired, random_state=seed)
     del Xs, Xt
-    scaler = ChannelStandardizer().fit(
-        np.concatenate([split.X_source_train, split.X_source_valid])
-    )
+    X_source_fit = np.concatenate([split.X_source_train, split.X_source_valid])
+    if TARGET_STANDARDIZATION[experiment] == "auto" and pixel_units_differ(
+        X_source_fit, split.X_target_train
+    ):
+        # Each domain with its own statistics, from its training images only.
+        scaler = DomainStandardizer().fit(X_source_fit, X_target=split.X_target_train)
+        transform_target = scaler.transform_target
+        standardization = "per domain (pixel units differ)"
+    else:
+        scaler = ChannelStandardizer().fit(X_source_fit)
+        transform_target = scaler.transform
+        standardization = "source statistics"
+    del X_source_fit
     sizes = {
         domain: {part: len(split[f"idx_{domain}_{part}"]) for part in _PARTS}
         for domain in ("source", "target")
@@ -207,16 +222,17 @@ def prepare_data(
         y_fit=split.y_source_train,
         X_valid=scaler.transform(split.X_source_valid),
         y_valid=split.y_source_valid,
-        X_target_fit=scaler.transform(split.X_target_train),
+        X_target_fit=transform_target(split.X_target_train),
         X_source_test=scaler.transform(split.X_source_test),
         y_source_test=split.y_source_test,
-        X_target_test=scaler.transform(split.X_target_test),
+        X_target_test=transform_target(split.X_target_test),
         y_target_test=split.y_target_test,
         idx_source_test=split.idx_source_test,
         idx_target_test=split.idx_target_test,
         sizes=sizes,
         description=description,
         paired=paired,
+        standardization=standardization,
     )
 
 
@@ -437,6 +453,7 @@ def run_reproduce(config: ReproduceConfig) -> dict[str, Any]:
 
     data = prepare_data(config.experiment, profile, config.data, config.seed)
     _log(f"data: {data.description}")
+    _log(f"standardisation: {data.standardization}")
     _log(
         "split 70/10/20 per domain: "
         + "; ".join(
@@ -503,6 +520,7 @@ def run_reproduce(config: ReproduceConfig) -> dict[str, Any]:
         "seed": config.seed,
         "device": _resolved_device(config.device),
         "data": data.description,
+        "standardization": data.standardization,
         "n_images": data.sizes,
         "methods": entries,
         "pretraining": pretraining,

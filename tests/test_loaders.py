@@ -79,6 +79,19 @@ def test_load_deepmerge_bunch(tmp_path):
     assert list(bunch.target_names) == ["non-merger", "merger"]
 
 
+@pytest.mark.parametrize(
+    ("experiment", "bands"),
+    [("sim2real", ("i", "r", "g")), ("sim2sim", ("F814W", "F356W", "F160W"))],
+)
+def test_load_deepmerge_reports_the_published_band_order(tmp_path, experiment, bands):
+    data = write_deepmerge(tmp_path, experiment)
+    bunch = load_deepmerge(tmp_path, experiment, return_bunch=True)
+    # one band order in both domains, the arrays as stored (not reordered)
+    assert bunch.band_names == {"source": bands, "target": bands}
+    np.testing.assert_array_equal(bunch.X_source, data["X_source"])
+    assert ", ".join(bands) in bunch.DESCR
+
+
 def test_load_deepmerge_missing_files_message(tmp_path):
     write_deepmerge(tmp_path)
     names = DEEPMERGE_FILES["sim2sim"]

@@ -10,6 +10,7 @@ from skdamerge.preprocessing import (
     ArcsinhStretch,
     CenterCrop,
     ChannelStandardizer,
+    DomainStandardizer,
     LogStretch,
     ResizeImages,
     balance_classes,
@@ -17,6 +18,7 @@ from skdamerge.preprocessing import (
 
 TRANSFORMERS = [
     ChannelStandardizer(),
+    DomainStandardizer(),
     ArcsinhStretch(scale="auto"),
     LogStretch(scale=2.0),
     ResizeImages(size=6),

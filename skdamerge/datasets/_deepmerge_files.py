@@ -1,4 +1,22 @@
-"""Reader for the published DeepMerge II ``.npy`` files (Zenodo record 4507941)."""
+"""Reader for the published DeepMerge II ``.npy`` files (Zenodo record 4507941).
+
+Band order
+----------
+skdamerge orders channels blue to red (shortest wavelength first), as
+:func:`~skdamerge.datasets.make_galaxy_mergers` emits them. The published arrays are
+returned **as stored**, so that the paper's experiments are reproduced unchanged; in
+both domains of an experiment channel ``k`` is the same band, but not blue to red:
+
+* ``sim2real``: (i, r, g), red to blue. The SDSS target cut-outs are RGB images whose
+  R, G, B planes are the i, r, g bands, and the paper aligned its simulated (g, r, i)
+  source to that order. Reverse the channels, ``X[:, ::-1]``, to combine these
+  arrays with blue-to-red data.
+* ``sim2sim``: the HST filters in the order the paper lists them, (F814W, F356W,
+  F160W), F356W being the longest wavelength; ``X[:, [0, 2, 1]]`` gives blue to red.
+
+The files carry no band names: ``band_names`` of the returned bunch gives these
+orders as the paper describes them.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-__all__ = ["DEEPMERGE_FILES", "load_deepmerge"]
+__all__ = ["DEEPMERGE_BANDS", "DEEPMERGE_FILES", "load_deepmerge"]
 
 ZENODO_RECORD = "10.5281/zenodo.4507941"
 
@@ -28,16 +46,24 @@ DEEPMERGE_FILES: dict[str, dict[str, str]] = {
     },
 }
 
+#: Bands of each experiment in channel order, as the paper describes the files.
+DEEPMERGE_BANDS: dict[str, tuple[str, ...]] = {
+    "sim2sim": ("F814W", "F356W", "F160W"),
+    "sim2real": ("i", "r", "g"),
+}
+
 _DESCRIPTIONS = {
     "sim2sim": (
         "DeepMerge II simulation-to-simulation data: Illustris-1 galaxies at z = 2 "
         "in three HST filters, 75x75 pixels; source = pristine images, target = the "
-        "same galaxies with PSF and sky shot noise."
+        "same galaxies with PSF and sky shot noise. Channels: F814W, F356W, F160W "
+        "as listed in the paper (not blue to red)."
     ),
     "sim2real": (
         "DeepMerge II simulation-to-real data: source = Illustris galaxies at z = 0 "
         "mimicking SDSS (augmented post-mergers and non-mergers), target = SDSS RGB "
-        "cutouts of post-mergers and non-mergers, 75x75 pixels."
+        "cutouts of post-mergers and non-mergers, 75x75 pixels. Channels: i, r, g "
+        "(red to blue) in both domains, as the paper aligned them."
     ),
 }
 
@@ -160,6 +186,18 @@ def load_deepmerge(
                     ``SimReal_TARGET_y_postmergers_SDSS.npy``
     ==============  ==========================================================
 
+    Channels are returned in the order they are stored in, the same in both
+    domains of an experiment but not skdamerge's blue-to-red order: (i, r, g) for
+    ``"sim2real"`` and (F814W, F356W, F160W) for ``"sim2sim"``, as the paper
+    describes them. Use ``X[:, ::-1]`` (sim2real) or ``X[:, [0, 2, 1]]``
+    (sim2sim) to combine them with blue-to-red images such as those of
+    :func:`~skdamerge.datasets.make_galaxy_mergers`.
+
+    The ``"sim2sim"`` target holds the source galaxies again, with noise. When
+    its labels equal the source labels row by row,
+    :func:`~skdamerge.datasets.train_valid_test_split` (``paired="auto"``) takes
+    row ``i`` of both domains for one galaxy and keeps the two in the same part.
+
     Parameters
     ----------
     path : str or path-like
@@ -184,7 +222,9 @@ def load_deepmerge(
     data : :class:`~sklearn.utils.Bunch`
         Returned when ``return_bunch=True``, with the four arrays above as
         attributes plus ``experiment``, ``filenames`` (role -> path of the file
-        read), ``target_names`` (``["non-merger", "merger"]``) and ``DESCR``.
+        read), ``band_names`` (dict: ``"source"``/``"target"`` to the bands in
+        channel order, as the paper describes the files), ``target_names``
+        (``["non-merger", "merger"]``) and ``DESCR``.
 
     Raises
     ------
@@ -238,6 +278,7 @@ def load_deepmerge(
         **arrays,
         experiment=key,
         filenames={role: str(p) for role, p in files.items()},
+        band_names={"source": DEEPMERGE_BANDS[key], "target": DEEPMERGE_BANDS[key]},
         target_names=np.array(["non-merger", "merger"]),
         DESCR=_DESCRIPTIONS[key],
     )

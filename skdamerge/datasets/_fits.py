@@ -1,4 +1,19 @@
-"""Readers for FITS images: one cube of many objects, or one file per object/band."""
+"""Readers for FITS images: one cube of many objects, or one file per object/band.
+
+Band order
+----------
+skdamerge orders channels blue to red (shortest wavelength first), e.g.
+``(g, r, i)``, as :func:`~skdamerge.datasets.make_galaxy_mergers` emits them; the
+source and the target must hold the same band in each channel. FITS files carry no
+agreed band order, so these readers do not reorder anything:
+
+* :func:`load_fits_images` with ``bands``: channel ``k`` is ``bands[k]``, the order
+  you pass. Pass the bands blue to red, e.g. ``bands=["g", "r", "i"]``.
+* :func:`load_fits_images` without ``bands`` and :func:`load_fits_cube`: channels
+  come in the order stored in the files (HDU order, or the cube's channel axis).
+  Check it (e.g. the ``FILTER`` or ``BAND`` header keywords) and reorder if needed:
+  ``X[:, ::-1]`` reverses red-to-blue images, ``X[:, order]`` applies any order.
+"""
 
 from __future__ import annotations
 
@@ -70,9 +85,7 @@ def _read_image_hdus(path: Path, hdu: int | str | None, dtype) -> list[np.ndarra
                 data = [h.data for h in chosen]
                 arrays = [np.array(d, dtype=dtype) for d in data if d is not None]
             except (*_READ_ERRORS, Warning) as exc:
-                raise OSError(
-                    f"Could not read FITS file {str(path)!r}: {exc}"
-                ) from exc
+                raise OSError(f"Could not read FITS file {str(path)!r}: {exc}") from exc
     if not arrays:
         which = f"HDU {hdu!r}" if hdu is not None else "any HDU"
         raise ValueError(
@@ -86,6 +99,10 @@ def load_fits_cube(
     path: str | os.PathLike, *, hdu: int | str = 0, dtype=np.float32
 ) -> np.ndarray:
     """Load a cube of galaxy images stored in one FITS file.
+
+    Channels come in the order of the cube's channel axis (``NAXIS3``), not
+    reordered; skdamerge expects them blue to red (shortest wavelength first), so
+    reverse a red-to-blue cube with ``X[:, ::-1]``.
 
     Parameters
     ----------
@@ -226,7 +243,9 @@ def load_fits_images(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Load galaxy images stored as one FITS file per object or per object and band.
 
-    Two layouts are read:
+    Two layouts are read. Channels are not reordered: pass ``bands`` blue to red
+    (skdamerge's convention, the order of
+    :func:`~skdamerge.datasets.make_galaxy_mergers`), or reorder ``X`` afterwards.
 
     * ``bands=None``: **one file per object**. The file holds either one image HDU
       of shape ``(channels, height, width)`` (or ``(height, width)``, read as one
@@ -236,7 +255,8 @@ def load_fits_images(
       its FITS suffix.
     * ``bands=["g", "r", "i"]``: **one file per object and band**, named by
       ``pattern`` (default ``"{object}_{band}"``, e.g. ``J1012+0532_g.fits``).
-      Channels follow the order of ``bands``. In a folder, files whose name does
+      Channel ``k`` is ``bands[k]``: the channels follow the order of ``bands``,
+      whatever the order of the files. In a folder, files whose name does
       not match the pattern for one of ``bands`` are ignored; an object that lacks
       one of the bands is an error.
 
@@ -247,7 +267,8 @@ def load_fits_images(
         read in sorted order, not recursively) or a list of files (read in the
         order given; with ``bands``, objects in the order of their first file).
     bands : sequence of str, optional
-        Band names for the one-file-per-band layout.
+        Band names for the one-file-per-band layout, in the channel order wanted:
+        blue to red, e.g. ``["g", "r", "i"]``.
     pattern : str, default="{object}_{band}"
         File name, without the FITS suffix, of one band of one object; must hold
         ``{object}`` and ``{band}`` once each. Used only with ``bands``.

@@ -1,4 +1,14 @@
-"""Reader for folders of RGB image cutouts (JPEG/PNG), such as SDSS cutouts."""
+"""Reader for folders of RGB image cutouts (JPEG/PNG), such as SDSS cutouts.
+
+Band order
+----------
+skdamerge orders channels blue to red (shortest wavelength first), e.g.
+``(g, r, i)``, as :func:`~skdamerge.datasets.make_galaxy_mergers` emits them.
+:func:`load_image_folder` returns the channels in the file's R, G, B order, which is
+**red to blue**: for SDSS colour cut-outs R, G, B are the i, r, g bands, the order
+of the published DeepMerge II sim2real arrays. Reverse them, ``X[:, ::-1]``, to
+get (g, r, i) before combining them with blue-to-red images.
+"""
 
 from __future__ import annotations
 
@@ -202,8 +212,12 @@ def load_image_folder(
     (grey-scale and palette images included, alpha dropped), resized to
     ``size x size`` with Pillow's bilinear filter (antialiased when shrinking; the
     aspect ratio is not kept, so crop non-square cutouts first) and scaled to
-    ``[0, 1]``. Channels keep the file's order: for SDSS colour cutouts R, G, B
-    are the i, r, g bands.
+    ``[0, 1]``. Channels keep the file's R, G, B order, red to blue: for SDSS
+    colour cutouts the i, r, g bands. skdamerge's convention is blue to red (the
+    order of :func:`~skdamerge.datasets.make_galaxy_mergers`): use ``X[:, ::-1]``
+    to get (g, r, i), or keep (i, r, g) next to the published DeepMerge II
+    sim2real arrays, which are in that order. Source and target must hold the
+    same band in each channel.
 
     Parameters
     ----------
@@ -242,7 +256,7 @@ def load_image_folder(
     Returns
     -------
     X : ndarray of shape (n_images, 3, size, size), dtype float32
-        The images, values in ``[0, 1]``.
+        The images, values in ``[0, 1]``, channels R, G, B (red to blue).
     y : ndarray of shape (n_images,), dtype int64, or None
         Labels (1 = merger, 0 = non-merger by default); ``None`` when
         ``labels=None``.
@@ -269,10 +283,11 @@ def load_image_folder(
 
     Examples
     --------
-    >>> from skdamerge.datasets import load_image_folder
     With ``sdss/merger/*.jpg`` and ``sdss/nonmerger/*.jpg``:
 
+    >>> from skdamerge.datasets import load_image_folder
     >>> X, y, ids = load_image_folder("sdss/")  # doctest: +SKIP
+    >>> X_gri = X[:, ::-1]  # R, G, B = i, r, g -> blue to red  # doctest: +SKIP
     """
     Image = _pillow_image()
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:

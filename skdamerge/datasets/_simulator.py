@@ -5,6 +5,18 @@ star-forming clumps, close companions, projected neighbours, tidal tails, shells
 bridges), renders them on pixel grids with vectorised numpy, convolves them with a
 point-spread function by batched FFT and adds sky noise. It is a synthetic analogue of
 the data sets of DeepMerge II, not a substitute for them.
+
+Band order
+----------
+skdamerge orders the channels of an image **blue to red**: channel 0 is the band of
+shortest wavelength, the last channel the band of longest wavelength, e.g.
+``(g, r, i)``. The simulator emits both domains of every experiment in this order,
+so channel ``k`` of the source and channel ``k`` of the target are the same band;
+``band_names`` in the returned bunch lists the bands of each domain in channel
+order. The readers of this package (``load_*``) state in their documentation the
+order in which they return channels; reorder arrays in another order before
+training, e.g. ``X[:, ::-1]`` for red-to-blue images such as SDSS colour cut-outs
+(R, G, B = i, r, g).
 """
 
 from __future__ import annotations
@@ -46,7 +58,7 @@ class _Instrument:
     """
 
     name: str
-    bands: tuple[str, str, str]
+    bands: tuple[str, str, str]  # channel order: blue to red
     zero_point: float  # AB magnitude of one flux unit
     unit: str
     pixel_scale: float  # arcsec per reference pixel
@@ -73,11 +85,11 @@ def _hst_instrument(name: str, mu_lim: float | None) -> _Instrument:
     sigma = 0.0 if mu_lim is None else _sky_sigma_from_sb(mu_lim, _HST_ZP, _HST_SCALE)
     return _Instrument(
         name=name,
-        bands=("F814W", "F356W", "F160W"),
+        bands=("F814W", "F160W", "F356W"),  # 0.80, 1.54, 3.56 micron
         zero_point=_HST_ZP,
         unit="10 nJy per pixel",
         pixel_scale=_HST_SCALE,
-        psf_fwhm=(1.6, 1.9, 2.8),  # 0.10, 0.12, 0.17 arcsec
+        psf_fwhm=(1.6, 2.8, 1.9),  # 0.10, 0.17, 0.12 arcsec
         psf_beta=None,
         sky_sigma=(sigma, sigma, sigma),
         gain=None,
@@ -97,17 +109,34 @@ _SIM_Z0 = _Instrument(
 )
 _SDSS = _Instrument(
     name="observation",
-    bands=("i", "r", "g"),
+    bands=("g", "r", "i"),
     zero_point=_SDSS_ZP,
     unit="nanomaggies per pixel",
     pixel_scale=_SDSS_SCALE,
-    psf_fwhm=(5.4, 5.8, 6.4),  # Moffat, ~1.4 arcsec seeing
+    psf_fwhm=(6.4, 5.8, 5.4),  # Moffat, ~1.4 arcsec seeing, sharper in redder bands
     psf_beta=2.5,
-    sky_sigma=(0.14, 0.09, 0.07),
+    sky_sigma=(0.07, 0.09, 0.14),
     gain=0.05,
 )
 
 _DEFAULT_MU_LIM = 25.0
+
+# Pivot wavelengths (nm) of the simulated bands: channels run blue to red.
+_WAVELENGTH_NM = {
+    "g": 477.0,
+    "r": 623.0,
+    "i": 763.0,
+    "F814W": 805.0,
+    "F160W": 1537.0,
+    "F356W": 3563.0,
+}
+# Bands in which _draw_population builds the colour vectors of each population: the
+# first two are flux ratios to the last, the reference band (``flux`` is its total).
+_COLOUR_BANDS = {
+    "z2": ("F814W", "F356W", "F160W"),
+    "z0_sim": ("g", "r", "i"),
+    "z0_obs": ("g", "r", "i"),
+}
 
 
 # ---------------------------------------------------------------------------------
@@ -155,9 +184,9 @@ def _draw_population(rng, labels, kind):
     -------
     p : dict of ndarray
         Per-object parameters. Lengths are reference-frame pixels; fluxes are
-        totals in the reference band (the last channel); ``col_*`` are per-band
-        flux multipliers in the order of the simulated bands (blue to red for the
-        nearby populations, reordered later for the observed target).
+        totals in the reference band; ``col_*`` are per-band flux multipliers in
+        the order ``_COLOUR_BANDS[kind]`` (reference band last), put in the
+        channel order of the instrument by :func:`_band_order`.
     """
     n = labels.shape[0]
     merger = labels == 1
@@ -687,11 +716,18 @@ def _noise_sigma(inst, size):
     return np.asarray(inst.sky_sigma, dtype=np.float64) * _REF_SIZE / size
 
 
-def _band_order(p, inst):
-    """Reorder the colour vectors, built blue-to-red, to the instrument's bands."""
-    if inst.bands == ("i", "r", "g"):
-        for key in ("col_b", "col_d", "col_c", "col_s", "col_t"):
-            p[key] = p[key][:, ::-1]
+def _band_order(p, kind, inst):
+    """Put the colour vectors of population ``kind`` in the instrument's channel order.
+
+    The colours are built in the order ``_COLOUR_BANDS[kind]``; the instrument lists
+    its bands blue to red, the channel order of the images.
+    """
+    built = _COLOUR_BANDS[kind]
+    if sorted(built) != sorted(inst.bands):  # pragma: no cover - internal invariant
+        raise RuntimeError(f"bands {inst.bands} do not match the colours of {kind!r}")
+    order = [built.index(band) for band in inst.bands]
+    for key in ("col_b", "col_d", "col_c", "col_s", "col_t"):
+        p[key] = p[key][:, order]
     return p
 
 
@@ -825,7 +861,8 @@ def make_galaxy_mergers(
 
     A fast, physically motivated **synthetic analogue** of the two data set pairs of
     DeepMerge II [1]_: a labelled source domain and a shifted target domain, three
-    bands, channels first. It is not Illustris [2]_ and not SDSS: no hydrodynamics,
+    bands, channels first, ordered blue to red (shortest wavelength first) in both
+    domains. It is not Illustris [2]_ and not SDSS: no hydrodynamics,
     radiative transfer or real photometry is involved, only parametric light profiles.
     Use it to develop, test and benchmark domain adaptation; use the published data
     (see ``load_*`` in this package) for scientific results.
@@ -845,9 +882,15 @@ def make_galaxy_mergers(
 
     Two experiments are available:
 
-    ``"sim2sim"`` (distant galaxies at z = 2, bands F814W, F356W, F160W)
-        The same objects rendered twice. The source is *pristine*: convolved with a
-        Gaussian PSF (FWHM 1.6, 1.9, 2.8 pixels in the three bands). The target is
+    ``"sim2sim"`` (distant galaxies at z = 2, bands F814W, F160W, F356W)
+        The same objects rendered twice, **paired row by row**: row ``i`` of
+        ``X_target`` is the galaxy of row ``i`` of ``X_source``, and ``y_target``
+        equals ``y_source``. Keep the two renderings of a galaxy in the same part
+        when splitting (:func:`~skdamerge.datasets.train_valid_test_split` does so
+        by default). The paper lists its filters as F814W, F356W, F160W; here the
+        channels follow the package's blue-to-red order. The source is *pristine*:
+        convolved with a Gaussian PSF (FWHM 1.6, 2.8, 1.9 pixels in the three
+        bands). The target is
         *noisy*: the same pristine image plus Gaussian sky shot noise whose 5-sigma
         limiting surface brightness in a 1 arcsec² box is
         ``limiting_surface_brightness`` (default 25 mag arcsec⁻², as in the paper).
@@ -862,13 +905,17 @@ def make_galaxy_mergers(
         (g, r, i), Gaussian PSF of FWHM 4.2 pixels (1 kpc at 0.24 kpc per pixel),
         Gaussian sky noise of 0.04 nanomaggies per pixel, and post-mergers of varied
         appearance (tidal features, shells, asymmetry; a second nucleus in 30%).
-        The target mimics observed SDSS images: bands reversed to (i, r, g), redder
-        and slightly brighter galaxies, a Moffat PSF (beta 2.5) of FWHM 5.4-6.4
-        pixels, band-dependent sky noise (0.14, 0.09, 0.07 nanomaggies per pixel)
-        plus source shot noise (variance 0.05 times the flux), and post-mergers
+        The target mimics observed SDSS images in the same bands and channel order
+        (g, r, i): redder and slightly brighter galaxies, a Moffat PSF (beta 2.5) of
+        FWHM 6.4, 5.8, 5.4 pixels, band-dependent sky noise (0.07, 0.09, 0.14
+        nanomaggies per pixel) plus source shot noise (variance 0.05 times the
+        flux), and post-mergers
         that mostly show two bright cores close together in a common envelope, as
         the paper describes the SDSS post-mergers. Unlike the real SDSS JPEG
-        cut-outs, the target is in linear flux units.
+        cut-outs, the target is in linear flux units, and its channels are
+        (g, r, i), not the (i, r, g) of the R, G, B planes of a cut-out: the
+        paper aligned the band order of its two domains before training, and
+        both domains here share one band order.
 
     Pixel values are flux per pixel: units of 10 nJy for ``"sim2sim"``, nanomaggies
     (3.631 microjansky) for ``"sim2real"``, i.e. AB zero points 28.9 and 22.5.
@@ -912,7 +959,8 @@ def make_galaxy_mergers(
     bunch : :class:`~sklearn.utils.Bunch`
         Only if ``return_bunch=True``, with fields ``X_source``, ``y_source``,
         ``X_target``, ``y_target``; ``domains`` (names of source and target);
-        ``band_names`` (dict: ``"source"``/``"target"`` to the channel names);
+        ``band_names`` (dict: ``"source"``/``"target"`` to the names of the
+        bands in channel order, blue to red; the same for both domains);
         ``meta_source`` and ``meta_target`` (dicts of per-object arrays:
         ``morphology`` in {"isolated", "projected_neighbour", "interacting_pair",
         "post_merger"}, ``mass_ratio`` (flux ratio of the two galaxies or nuclei,
@@ -1003,7 +1051,9 @@ def make_galaxy_mergers(
         src_inst = _hst_instrument("pristine", None)
         tgt_inst = _hst_instrument("noisy", mu_lim)
         y_source = _labels(obj_s, n, merger_fraction)
-        p_source = _draw_population(obj_s, y_source, "z2")
+        p_source = _band_order(_draw_population(obj_s, y_source, "z2"), "z2", src_inst)
+        # One rendering of each object: row i of the target is row i of the source
+        # plus noise.
         _generate(p_source, tgt_inst, size, noise_t, X_source, X_target)
         y_target, p_target = y_source.copy(), p_source
         domains = ("pristine", "noisy")
@@ -1011,8 +1061,12 @@ def make_galaxy_mergers(
         src_inst, tgt_inst = _SIM_Z0, _SDSS
         y_source = _labels(obj_s, n, merger_fraction)
         y_target = _labels(obj_t, n, merger_fraction)
-        p_source = _band_order(_draw_population(obj_s, y_source, "z0_sim"), src_inst)
-        p_target = _band_order(_draw_population(obj_t, y_target, "z0_obs"), tgt_inst)
+        p_source = _band_order(
+            _draw_population(obj_s, y_source, "z0_sim"), "z0_sim", src_inst
+        )
+        p_target = _band_order(
+            _draw_population(obj_t, y_target, "z0_obs"), "z0_obs", tgt_inst
+        )
         _generate(p_source, src_inst, size, noise_s, None, X_source)
         _generate(p_target, tgt_inst, size, noise_t, None, X_target)
         domains = ("simulation", "observation")
