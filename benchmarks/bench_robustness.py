@@ -37,7 +37,8 @@ from _common import machine_summary
 
 from skdamerge._cli_profiles import PROFILES, methods_for
 from skdamerge._reproduce import prepare_data
-from skdamerge.metrics import metric_table
+from skdamerge._target_monitor import threshold_for_fraction
+from skdamerge.metrics import estimate_merger_fraction, metric_table
 
 
 def _parse_overrides(items: list[str]) -> dict[str, dict]:
@@ -79,10 +80,32 @@ def _run(method, data, profile_overrides, extra, init_weights=None) -> dict:
         row[f"{domain}_predicted_fraction"] = float(np.mean(proba > 0.5))
         row[f"{domain}_true_fraction"] = float(np.mean(y == 1))
     estimate = getattr(estimator, "target_merger_fraction_", None)
-    row["target_estimated_fraction"] = (
-        float(estimate.fraction) if estimate is not None else float("nan")
-    )
+    threshold = getattr(estimator, "target_threshold_", None)
+    if estimate is None:
+        # The source-only baseline does not see the target in fit: the same
+        # label-free estimate, made after fitting.
+        estimate = estimate_merger_fraction(
+            estimator, data.X_target_fit, data.X_valid, data.y_valid, random_state=0
+        )
+        if estimate.trusted:
+            threshold = threshold_for_fraction(
+                estimator.predict_proba(data.X_target_fit)[:, 1], estimate.fraction
+            )
+    row["target_estimated_fraction"] = float(estimate.fraction)
+    row["estimate_trusted"] = bool(estimate.trusted)
+    # Decisions at the threshold the estimate implies (predict(domain="target")).
+    proba = estimator.predict_proba(data.X_target_test)[:, 1]
+    labels = (proba >= (0.5 if threshold is None else threshold)).astype(int)
+    row["target_accuracy_at_estimate"] = float(np.mean(labels == data.y_target_test))
+    row["target_fraction_at_estimate"] = float(np.mean(labels == 1))
     row["warnings"] = sorted({type(w.message).__name__ for w in caught})
+    history = estimator.history_
+    row["epoch_target_fractions"] = [
+        round(r["target_merger_fraction"], 2)
+        for r in history
+        if "target_merger_fraction" in r
+    ]
+    row["best_epoch"] = estimator.best_epoch_
     return row, estimator
 
 
@@ -102,6 +125,9 @@ def main() -> None:
     parser.add_argument("--set", nargs="*", default=[], dest="overrides")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", default=None)
+    parser.add_argument(
+        "--history", action="store_true", help="print the target fraction per epoch"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -144,27 +170,36 @@ def main() -> None:
                     f"  {experiment} {method.name:7s} seed {seed}: target acc "
                     f"{row['target_accuracy']:.3f} AUC {row['target_auc']:.3f} "
                     f"fraction {row['target_predicted_fraction']:.2f} (est. "
-                    f"{row['target_estimated_fraction']:.2f}, true "
-                    f"{row['target_true_fraction']:.2f}) source acc "
+                    f"{row['target_estimated_fraction']:.2f}"
+                    f"{'' if row['estimate_trusted'] else ' untrusted'}, true "
+                    f"{row['target_true_fraction']:.2f}) at estimate: acc "
+                    f"{row['target_accuracy_at_estimate']:.3f} fraction "
+                    f"{row['target_fraction_at_estimate']:.2f}; source acc "
                     f"{row['source_accuracy']:.3f} {row['fit_seconds']:.0f} s "
                     f"{' '.join(row['warnings'])}",
                     flush=True,
                 )
+                if args.history and row["epoch_target_fractions"]:
+                    print(
+                        f"    target fraction per epoch (best {row['best_epoch']}): "
+                        f"{row['epoch_target_fractions']}"
+                    )
         print(f"\n{experiment}: mean +- std over seeds {args.seeds}")
         header = (
             f"{'method':8s} {'source acc':>12s} {'target acc':>12s} "
             f"{'target AUC':>12s} {'pred. frac.':>12s} {'est. frac.':>12s} "
-            f"{'true frac.':>6s} {'fit s':>6s}"
+            f"{'acc at est.':>12s} {'true frac.':>6s} {'fit s':>6s}"
         )
         print(header)
         for name, rows in results.items():
-            col = {key: [r[key] for r in rows] for key in rows[0] if key != "warnings"}
+            col = {key: [r[key] for r in rows] for key in rows[0]}
             print(
                 f"{name:8s} {_format(col['source_accuracy']):>12s} "
                 f"{_format(col['target_accuracy']):>12s} "
                 f"{_format(col['target_auc']):>12s} "
                 f"{_format(col['target_predicted_fraction']):>12s} "
                 f"{_format(col['target_estimated_fraction']):>12s} "
+                f"{_format(col['target_accuracy_at_estimate']):>12s} "
                 f"{np.mean(col['target_true_fraction']):6.2f} "
                 f"{np.mean(col['fit_seconds']):6.0f}"
             )

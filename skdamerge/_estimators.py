@@ -27,7 +27,12 @@ from ._objectives import (
 from ._outofcore import LazyImages, check_lazy_images, is_lazy_array
 from ._precision import Precision, resolve_precision
 from ._target import unwrap_target
-from ._target_monitor import TargetMonitor, monitored_sample
+from ._target_monitor import (
+    TargetMonitor,
+    fitted_fraction_estimate,
+    monitored_sample,
+    threshold_for_fraction,
+)
 from ._training import (
     DomainAdaptationNet,
     TrainingData,
@@ -42,7 +47,7 @@ from ._validation import (
 )
 from .exceptions import NonFiniteLossError, TargetCollapseWarning
 from .losses import check_fisher_weights
-from .metrics._collapse import TargetCollapse
+from .metrics._collapse import TargetCollapse, target_collapse
 from .nets import FeatureExtractor, make_backbone
 
 __all__ = ["DANNClassifier", "MMDClassifier", "SourceOnlyClassifier"]
@@ -183,6 +188,18 @@ Attributes
         ``"healthy"``, ``"drifted"`` or ``"collapsed"``); a
         :class:`~skdamerge.exceptions.TargetCollapseWarning` is raised unless it
         is healthy. Only with a target domain.
+    target_merger_fraction_ : MergerFractionEstimate or None
+        Label-free estimate of the target's merger fraction with its
+        uncertainty and a verdict on its trust
+        (:func:`skdamerge.metrics.estimate_merger_fraction`): labelled source
+        validation images injected into the target's sky calibrate the model's
+        rates on target-like images. None without image input or without a
+        validation set. Only with a target domain.
+    target_threshold_ : float or None
+        Merger-probability threshold at which the watched target images'
+        predicted merger fraction equals the trusted estimate; used by
+        ``predict(X, domain="target")``. None when the estimate is missing or
+        not trusted.
     net_ : DomainAdaptationNet
         The underlying skorch net.
     module_ : torch.nn.Module
@@ -404,18 +421,24 @@ default=None
                 raise
             finally:
                 monitor = dict(getattr(net, "callbacks_", [])).get("target_monitor")
-                verdict = None
-                if monitor is not None and monitor.X_target is not None:
-                    verdict = monitor.check(net)
+                watched = None if monitor is None else monitor.X_target
+                if monitor is not None:
                     monitor.release()
-        self._set_fitted(net, best_epoch)
+            self._set_fitted(net, best_epoch)
+            if watched is not None:
+                verdict = target_collapse(
+                    self.predict_proba(watched), self.source_merger_fraction_
+                )
+                estimate = fitted_fraction_estimate(
+                    self, watched, data.X_valid, data.y_valid, seed
+                )
         for images in (X, X_target):
             if isinstance(images, LazyImages):
                 images.release()
         if isinstance(self, DANNClassifier):
             warn_if_domain_classifier_failed(self.history_)
-        if verdict is not None:
-            self._record_target_verdict(verdict)
+        if watched is not None:
+            self._record_target_verdict(verdict, estimate, watched)
         return self
 
     def _check_hyperparameters(self, X_target) -> None:
@@ -465,8 +488,16 @@ default=None
             )
         return X_valid, np.searchsorted(self.classes_, y_valid).astype(np.int64)
 
-    def _record_target_verdict(self, verdict: TargetCollapse) -> None:
-        """Record the target class fractions of the kept model; warn on collapse."""
+    def _record_target_verdict(
+        self, verdict: TargetCollapse, estimate, watched
+    ) -> None:
+        """Record the target fractions of the kept model; warn on collapse."""
+        self.target_merger_fraction_ = estimate
+        self.target_threshold_ = None
+        if estimate is not None and estimate.trusted:
+            self.target_threshold_ = threshold_for_fraction(
+                self.predict_proba(watched)[:, 1], estimate.fraction
+            )
         self.target_class_fractions_ = np.array(
             [1.0 - verdict.merger_fraction, verdict.merger_fraction]
         )
@@ -767,20 +798,39 @@ default=None
         logits = torch.from_numpy(self._forward(X, output=1))
         return torch.softmax(logits.double(), dim=1).numpy()
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X, *, domain: str = "source") -> np.ndarray:
         """Predicted class labels.
 
         Parameters
         ----------
         X : array-like of the training sample shape
             Images or features to classify.
+        domain : {"source", "target"}, default="source"
+            Domain of the images. ``"source"`` takes the most probable class.
+            ``"target"`` calls merger every image whose merger probability
+            reaches ``target_threshold_``: the threshold at which the target
+            training images' merger fraction equals the label-free estimate
+            ``target_merger_fraction_``. Under domain shift the probabilities
+            of a model are rarely calibrated on the target, so their 0.5
+            threshold over- or under-counts mergers while their ranking (the
+            AUC) is still good. Without a trusted estimate (the attribute is
+            None) the most probable class is taken, as for ``"source"``.
 
         Returns
         -------
         ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
+        if domain not in ("source", "target"):
+            raise ValueError(
+                f"domain must be 'source' or 'target'; got {domain!r}. Pass "
+                "domain='target' for images of the target domain (new survey "
+                "images), 'source' for images like the labelled training ones."
+            )
         proba = self.predict_proba(X)
+        threshold = getattr(self, "target_threshold_", None)
+        if domain == "target" and threshold is not None:
+            return self.classes_[(proba[:, 1] >= threshold).astype(int)]
         return self.classes_[proba.argmax(axis=1)]
 
     def transform(self, X) -> np.ndarray:

@@ -83,3 +83,70 @@ class TargetMonitor(Callback):
         if "valid_loss" in history[-1]:
             penalty = COLLAPSE_PENALTY if verdict.collapsed else 0.0
             history.record(SELECTION_LOSS, float(history[-1, "valid_loss"]) + penalty)
+
+
+MAX_CALIBRATION = 2000
+MIN_PER_CLASS = 10
+
+
+def fitted_fraction_estimate(estimator, X_target, X_valid, y_valid, seed: int):
+    """Label-free target merger fraction of a just-fitted estimator, or None.
+
+    The calibration images are the labelled source validation images (never
+    trained on), injected into the sky of the target images
+    (:func:`skdamerge.metrics.estimate_merger_fraction`). Flat features have no
+    sky, and a fit without a validation set (or with fewer than 10 images of a
+    class in it) has too few unseen labelled images: these give None.
+
+    Parameters
+    ----------
+    estimator : fitted skdamerge estimator
+        The model whose target fraction is estimated.
+    X_target : array-like
+        The watched target images.
+    X_valid, y_valid : array-like or None
+        Labelled source validation images, labels encoded 0/1.
+    seed : int
+        Seed of the calibration sample, the injection and the bootstrap.
+    """
+    from .metrics import estimate_merger_fraction
+
+    if X_valid is None or len(np.shape(X_valid)) != 4:
+        return None
+    if np.bincount(np.asarray(y_valid), minlength=2).min() < MIN_PER_CLASS:
+        return None
+    index = monitored_sample(len(y_valid), seed, size=MAX_CALIBRATION)
+    return estimate_merger_fraction(
+        estimator,
+        np.asarray(X_target),
+        np.asarray(X_valid[index]),
+        estimator.classes_[np.asarray(y_valid)[index]],
+        random_state=seed,
+    )
+
+
+def threshold_for_fraction(merger_proba: np.ndarray, fraction: float) -> float:
+    """Merger-probability threshold that calls ``fraction`` of the images mergers.
+
+    Parameters
+    ----------
+    merger_proba : ndarray of shape (n_samples,)
+        Merger probabilities of target images.
+    fraction : float
+        Wanted fraction of images at or above the threshold.
+
+    Returns
+    -------
+    float
+        The ``1 - fraction`` quantile of ``merger_proba`` (a probability in
+        [0, 1]); decisions ``proba >= threshold`` reproduce ``fraction``.
+    """
+    merger_proba = np.sort(np.asarray(merger_proba, dtype=np.float64))
+    n = len(merger_proba)
+    n_mergers = int(round(fraction * n))
+    if n_mergers <= 0:
+        return float(np.nextafter(merger_proba[-1], np.inf))
+    if n_mergers >= n:
+        return float(merger_proba[0])
+    # Midway between the last non-merger and the first merger.
+    return float((merger_proba[n - n_mergers - 1] + merger_proba[n - n_mergers]) / 2)

@@ -486,6 +486,10 @@ def shift_models():
         "snd": make_snd_scorer(Xt),
         "dev": make_dev_scorer(Xt),
         "source_accuracy": source_accuracy_scorer,
+        # the criteria without their collapse guard
+        "entropy_unguarded": make_entropy_scorer(Xt, guard_collapse=False),
+        "im_unguarded": make_im_scorer(Xt, guard_collapse=False),
+        "snd_unguarded": make_snd_scorer(Xt, guard_collapse=False),
     }
     scores = {
         name: {key: scorer(model, Xv, yv) for key, scorer in scorers.items()}
@@ -506,13 +510,23 @@ def test_scorers_rank_working_da_model(shift_models):
     for key in ["dev", "im"]:
         assert mmd[key] > plain[key], key
         assert mmd[key] > collapsed[key], key
-    assert collapsed["im"] == pytest.approx(0.0, abs=1e-12)
+    assert collapsed["im_unguarded"] == pytest.approx(0.0, abs=1e-12)
 
-    # entropy and SND reward the confident collapse (documented limitation): the
-    # constant model gets the best entropy and the maximal SND, log(n - 1)
-    assert collapsed["entropy"] > mmd["entropy"]
-    assert collapsed["snd"] == pytest.approx(np.log(len(Xt) - 1))
-    assert collapsed["snd"] >= plain["snd"] > mmd["snd"]
+    # unguarded, entropy and SND reward the confident collapse (the documented
+    # limitation): the constant model gets the best entropy and the maximal SND,
+    # log(n - 1) ...
+    assert collapsed["entropy_unguarded"] > mmd["entropy_unguarded"]
+    assert collapsed["snd_unguarded"] == pytest.approx(np.log(len(Xt) - 1))
+    assert collapsed["snd_unguarded"] >= plain["snd_unguarded"] > mmd["snd_unguarded"]
+    # ... the guard gives every collapsed model (the constant one, and the
+    # no-transfer network that predicts "merger" for the whole target) the value
+    # below each criterion's range
+    for model in (collapsed, plain):
+        assert model["entropy"] == -np.log(2) - 1
+        assert model["snd"] == -1.0 and model["im"] == -1.0
+        assert model["dev"] == M.DEV_COLLAPSE_SCORE
+    assert mmd["entropy"] == mmd["entropy_unguarded"]
+    assert mmd["snd"] == mmd["snd_unguarded"]
 
 
 def test_report_on_fitted_models(shift_models):

@@ -1,6 +1,6 @@
 """Evaluation of domain-adaptation classifiers: the paper's metric table and scorers.
 
-Two kinds of tools live here.
+Three kinds of tools live here.
 
 **The DeepMerge II metric table** (paper [1]_ Sect. 6, Tables 1, B1): AUC, accuracy,
 precision, recall, F1 and Brier score of the merger class on the source and target
@@ -41,13 +41,36 @@ The pure functions behind the scorers, :func:`prediction_entropy`,
 
 No unsupervised criterion is safe on its own. Entropy and soft neighbourhood density
 reward confident, tightly clustered target outputs, so a model that puts the whole
-target domain into one class with certainty scores best of all, and a source-only
-network on a strongly shifted target often does just that [4]_. Information
-maximisation penalises such a collapse but assumes roughly balanced classes; deep
-embedded validation is anchored to the source labels but is noisy when the two
-domains are easy to tell apart. Read them together, and with the predicted merger
-fraction on the target (in :class:`DomainAdaptationReport`), which exposes a
-collapse at a glance.
+target domain into one class with certainty would score best of all, and a
+source-only network on a strongly shifted target often does just that [4]_.
+Information maximisation scores such a collapse near 0 but assumes roughly balanced
+classes; deep embedded validation is anchored to the source labels but is noisy when
+the two domains are easy to tell apart.
+
+**How the label-free scorers guard themselves against a collapse.** The entropy, IM,
+SND and DEV scorers first check ``predict_proba(X_target)`` with the criterion that
+the training engine uses for its collapse guard (fewer than 2% of the target images
+predicted in one class, :mod:`skdamerge.metrics._collapse`). A collapsed model gets
+a score below the scorer's range, so that a search never selects it while a healthy
+candidate exists:
+
+- entropy scorer: ``-log(n_classes) - 1`` (range ``[-log(n_classes), 0]``);
+- IM scorer: -1 (range ``[0, log(n_classes)]``);
+- SND scorer: -1 (range ``[0, log(n_target - 1)]``);
+- DEV scorer: :data:`DEV_COLLAPSE_SCORE` = -1e6 (the DEV risk has no bound).
+
+The values are finite, so :class:`~sklearn.model_selection.GridSearchCV` averages
+and ranks them without warnings; ``guard_collapse=False`` switches the guard off.
+A model that is wrong on the target without collapsing is not caught: read the
+scores together, and with the predicted merger fraction on the target (in
+:class:`DomainAdaptationReport`).
+
+**The merger fraction of a survey.** The plain count of ``predict`` on a shifted
+target is biased. :func:`estimate_merger_fraction` corrects it (adjusted
+classify-and-count, ACC / PACC [5]_) with the classifier's error rates measured on
+labelled source galaxies injected into the target's own sky
+(:func:`inject_into_target_sky`), gives a bootstrap uncertainty, and returns a
+:class:`MergerFractionEstimate` that says when it cannot be trusted.
 
 References
 ----------
@@ -61,8 +84,15 @@ References
    selection in deep unsupervised domain adaptation." ICML, PMLR 97, 7124-7133.
 .. [4] Musgrave, K., Belongie, S., Lim, S.-N. (2022). "Benchmarking validation
    methods for unsupervised domain adaptation." arXiv:2208.07360.
+.. [5] Forman, G. (2008). "Quantifying counts and costs via classification."
+   Data Mining and Knowledge Discovery 17, 164-206.
 """
 
+from ._merger_fraction import (
+    MergerFractionEstimate,
+    estimate_merger_fraction,
+    inject_into_target_sky,
+)
 from ._report import (
     DomainAdaptationReport,
     ReportComparison,
@@ -70,6 +100,7 @@ from ._report import (
     domain_adaptation_report,
 )
 from ._scorers import (
+    DEV_COLLAPSE_SCORE,
     make_dev_scorer,
     make_entropy_scorer,
     make_im_scorer,
@@ -87,14 +118,18 @@ from ._unsupervised import (
 )
 
 __all__ = [
+    "DEV_COLLAPSE_SCORE",
     "METRIC_LABELS",
     "DomainAdaptationReport",
+    "MergerFractionEstimate",
     "ReportComparison",
     "compare_reports",
     "deep_embedded_validation",
     "density_ratio_weights",
     "domain_adaptation_report",
+    "estimate_merger_fraction",
     "information_maximization",
+    "inject_into_target_sky",
     "make_dev_scorer",
     "make_entropy_scorer",
     "make_im_scorer",

@@ -12,6 +12,7 @@ from sklearn.metrics import (
     get_scorer,
 )
 
+from ._collapse import TargetCollapse, target_collapse
 from ._report import _positive_column
 from ._table import metric_table
 from ._unsupervised import (
@@ -25,6 +26,26 @@ from ._unsupervised import (
 # ---------------------------------------------------------------------------
 # Scorers
 # ---------------------------------------------------------------------------
+
+
+def _source_fraction(estimator) -> float:
+    """Merger fraction of the labels the estimator was fitted on (0.5 if unknown).
+
+    Read from ``source_merger_fraction_``, on the estimator or, for a pipeline,
+    on its final step.
+    """
+    fraction = getattr(estimator, "source_merger_fraction_", None)
+    if fraction is None and hasattr(estimator, "steps"):
+        fraction = getattr(estimator.steps[-1][1], "source_merger_fraction_", None)
+    return 0.5 if fraction is None else float(fraction)
+
+
+def _collapse_verdict(estimator, proba) -> TargetCollapse | None:
+    """:func:`target_collapse` of binary target probabilities; None otherwise."""
+    proba = np.asarray(proba, dtype=np.float64)
+    if proba.ndim != 2 or proba.shape[1] != 2 or len(proba) == 0:
+        return None
+    return target_collapse(proba, _source_fraction(estimator))
 
 
 class _Scorer:
@@ -48,6 +69,47 @@ class _Scorer:
         parts += [f"{k}={v!r}" for k, v in self._params.items()]
         return f"{self._factory}({', '.join(parts)})"
 
+
+class _GuardedScorer(_Scorer):
+    """A label-free scorer that gives a collapsed model its worst score.
+
+    Before scoring, the target predictions are checked with
+    :func:`~skdamerge.metrics._collapse.target_collapse` (the criterion of the
+    training engine); a ``collapsed`` verdict returns :meth:`collapse_score`
+    instead of the criterion. Subclasses implement ``_criterion(estimator, X, y,
+    proba_target)``.
+    """
+
+    # Whether the criterion reads predict_proba(X_target) (computed once).
+    _needs_proba = True
+
+    def __init__(self, X_target, guard_collapse=True, **params):
+        super().__init__(X_target, **params, guard_collapse=guard_collapse)
+        self.guard_collapse = guard_collapse
+
+    def collapse_score(self, n_classes: int = 2) -> float:
+        """Return the score of a collapsed model, below every criterion value."""
+        raise NotImplementedError
+
+    def _score(self, estimator, X, y):
+        proba = None
+        if self.guard_collapse or self._needs_proba:
+            proba = np.asarray(estimator.predict_proba(self.X_target))
+        if self.guard_collapse:
+            verdict = _collapse_verdict(estimator, proba)
+            if verdict is not None and verdict.collapsed:
+                return self.collapse_score(proba.shape[1])
+        return self._criterion(estimator, X, y, proba)
+
+    def _criterion(self, estimator, X, y, proba) -> float:
+        raise NotImplementedError
+
+
+#: Score that :func:`make_dev_scorer` gives a model whose target predictions
+#: collapsed onto one class. The DEV risk has no bound, so the guard uses a constant
+#: far below the (negative) risk of any working model, finite so that searches
+#: average and rank it without warnings.
+DEV_COLLAPSE_SCORE = -1e6
 
 _TABLE_METRICS = {
     "accuracy": "accuracy",
@@ -159,32 +221,60 @@ def make_target_scorer(
     return _TargetScorer(X_target, y_target, metric, pos_label)
 
 
-class _EntropyScorer(_Scorer):
+class _EntropyScorer(_GuardedScorer):
     _factory = "make_entropy_scorer"
 
-    def _score(self, estimator, X, y):
-        return -prediction_entropy(estimator.predict_proba(self.X_target))
+    def collapse_score(self, n_classes=2):
+        return -float(np.log(n_classes)) - 1.0
+
+    def _criterion(self, estimator, X, y, proba):
+        return -prediction_entropy(proba)
 
 
-def make_entropy_scorer(X_target: ArrayLike) -> Callable[..., float]:
+def make_entropy_scorer(
+    X_target: ArrayLike, *, guard_collapse: bool = True
+) -> Callable[..., float]:
     """Scorer: negative mean entropy of the predictions on the target domain.
 
     ``-prediction_entropy(estimator.predict_proba(X_target))``; greater (closer to
     0) means more confident target predictions. The fold's ``X, y`` are ignored.
-    Confidence is not accuracy: a model that assigns the whole target domain to
-    one class with certainty gets the best possible score, so check the predicted
-    merger fraction (:func:`domain_adaptation_report`), or use
+    Confidence is not accuracy: unguarded, a model that assigns the whole target
+    domain to one class with certainty gets the best possible score; the collapse
+    guard (Notes) turns that into the worst. A model that is confident and wrong
+    on most of the target without a collapse still scores well, so read the
+    predicted merger fraction (:func:`domain_adaptation_report`), or use
     :func:`make_im_scorer` or :func:`make_dev_scorer` alongside.
 
     Parameters
     ----------
     X_target : array-like
         Unlabelled target samples, typically the ``X_target`` passed to ``fit``.
+    guard_collapse : bool, default=True
+        Give a model whose target predictions collapsed onto one class the score
+        ``-log(n_classes) - 1`` (-1.69 for two classes) (see Notes). False scores it
+        like any other model.
 
     Returns
     -------
     callable
-        ``scorer(estimator, X, y) -> float`` in ``[-log(n_classes), 0]``.
+        ``scorer(estimator, X, y) -> float`` in ``[-log(n_classes), 0]``, or
+        ``-log(n_classes) - 1`` for a collapsed model.
+
+    Notes
+    -----
+    **Collapse guard.** With ``guard_collapse=True`` the scorer first asks
+    :func:`~skdamerge.metrics._collapse.target_collapse` about
+    ``predict_proba(X_target)``, the criterion that the training engine uses too: when
+    fewer than 2% of the target images are predicted in one of the two classes, the
+    model is *collapsed* and the scorer returns ``-log(n_classes) - 1`` (-1.69 for two
+    classes) instead of the negative entropy. That is below the range
+    ``[-log(n_classes), 0]``; unguarded, a confident collapse scores near 0, the best
+    value. The value is finite, so that :class:`~sklearn.model_selection.GridSearchCV`
+    averages and ranks it without warnings. The merger fraction of the estimator's
+    training labels (``source_merger_fraction_``, on the estimator or a pipeline's final
+    step; 0.5 when absent) is passed on; it only affects the milder *drifted* verdict,
+    which is not penalised (it can be a real difference between the training set and the
+    survey). The guard applies to binary classifiers and is skipped with more classes.
 
     References
     ----------
@@ -195,17 +285,22 @@ def make_entropy_scorer(X_target: ArrayLike) -> Callable[..., float]:
        validation of domain adaptation via soft neighborhood density." ICCV,
        9184-9193.
     """
-    return _EntropyScorer(X_target)
+    return _EntropyScorer(X_target, guard_collapse)
 
 
-class _IMScorer(_Scorer):
+class _IMScorer(_GuardedScorer):
     _factory = "make_im_scorer"
 
-    def _score(self, estimator, X, y):
-        return information_maximization(estimator.predict_proba(self.X_target))
+    def collapse_score(self, n_classes=2):
+        return -1.0
+
+    def _criterion(self, estimator, X, y, proba):
+        return information_maximization(proba)
 
 
-def make_im_scorer(X_target: ArrayLike) -> Callable[..., float]:
+def make_im_scorer(
+    X_target: ArrayLike, *, guard_collapse: bool = True
+) -> Callable[..., float]:
     """Scorer: information maximisation of the predictions on the target domain.
 
     :func:`information_maximization` of ``estimator.predict_proba(X_target)``:
@@ -216,11 +311,33 @@ def make_im_scorer(X_target: ArrayLike) -> Callable[..., float]:
     ----------
     X_target : array-like
         Unlabelled target samples, typically the ``X_target`` passed to ``fit``.
+    guard_collapse : bool, default=True
+        Give a model whose target predictions collapsed onto one class the score -1 (see
+        Notes). False scores it like any other model.
 
     Returns
     -------
     callable
-        ``scorer(estimator, X, y) -> float`` in ``[0, log(n_classes)]``.
+        ``scorer(estimator, X, y) -> float`` in ``[0, log(n_classes)]``, or -1
+        for a collapsed model.
+
+    Notes
+    -----
+    **Collapse guard.** With ``guard_collapse=True`` the scorer first asks
+    :func:`~skdamerge.metrics._collapse.target_collapse` about
+    ``predict_proba(X_target)``, the criterion that the training engine uses too: when
+    fewer than 2% of the target images are predicted in one of the two classes, the
+    model is *collapsed* and the scorer returns -1 instead of the information. That is
+    below the range ``[0, log(n_classes)]``. Unguarded, a collapse scores near 0, the
+    bottom of the range, but not below a healthy model with uncertain predictions: 1% of
+    the images certain in one class and 99% certain in the other gives 0.056, more than
+    the 0.052 of balanced predictions that are all 0.7 / 0.3. The value is finite, so
+    that :class:`~sklearn.model_selection.GridSearchCV` averages and ranks it without
+    warnings. The merger fraction of the estimator's training labels
+    (``source_merger_fraction_``, on the estimator or a pipeline's final step; 0.5 when
+    absent) is passed on; it only affects the milder *drifted* verdict, which is not
+    penalised (it can be a real difference between the training set and the survey). The
+    guard applies to binary classifiers and is skipped with more classes.
 
     References
     ----------
@@ -230,34 +347,46 @@ def make_im_scorer(X_target: ArrayLike) -> Callable[..., float]:
     .. [2] Musgrave, K., Belongie, S., Lim, S.-N. (2022). "Benchmarking validation
        methods for unsupervised domain adaptation." arXiv:2208.07360.
     """
-    return _IMScorer(X_target)
+    return _IMScorer(X_target, guard_collapse)
 
 
-class _SNDScorer(_Scorer):
+class _SNDScorer(_GuardedScorer):
     _factory = "make_snd_scorer"
 
-    def __init__(self, X_target, temperature, on):
-        super().__init__(X_target, temperature=temperature, on=on)
+    def __init__(self, X_target, temperature, on, guard_collapse):
+        super().__init__(X_target, guard_collapse, temperature=temperature, on=on)
         self.temperature = temperature
         self.on = on
 
-    def _score(self, estimator, X, y):
+    @property
+    def _needs_proba(self):
+        return self.on == "proba"
+
+    def collapse_score(self, n_classes=2):
+        return -1.0
+
+    def _criterion(self, estimator, X, y, proba):
         if self.on == "features":
             outputs = estimator.transform(self.X_target)
         else:
-            outputs = estimator.predict_proba(self.X_target)
+            outputs = proba
         return soft_neighborhood_density(outputs, self.temperature)
 
 
 def make_snd_scorer(
-    X_target: ArrayLike, temperature: float = 0.05, *, on: str = "proba"
+    X_target: ArrayLike,
+    temperature: float = 0.05,
+    *,
+    on: str = "proba",
+    guard_collapse: bool = True,
 ) -> Callable[..., float]:
     """Scorer: soft neighbourhood density of the target outputs (Saito et al. 2021).
 
     :func:`soft_neighborhood_density` of ``predict_proba(X_target)`` (default) or of
     ``transform(X_target)``; greater is better. The fold's ``X, y`` are ignored.
-    See the Notes of :func:`soft_neighborhood_density`: a model whose target
-    outputs collapse onto one class scores highest.
+    See the Notes of :func:`soft_neighborhood_density`: unguarded, a model whose
+    target outputs collapse onto one class scores highest; the collapse guard
+    (Notes) gives it the worst score instead.
 
     Parameters
     ----------
@@ -267,11 +396,32 @@ def make_snd_scorer(
         Softmax temperature of the neighbour distribution.
     on : {"proba", "features"}, default="proba"
         Softmax outputs (Saito et al.'s choice) or the estimator's latent features.
+    guard_collapse : bool, default=True
+        Give a model whose target predictions collapsed onto one class the score -1 (see
+        Notes). False scores it like any other model.
 
     Returns
     -------
     callable
-        ``scorer(estimator, X, y) -> float`` in ``[0, log(n_target - 1)]``.
+        ``scorer(estimator, X, y) -> float`` in ``[0, log(n_target - 1)]``, or -1
+        for a collapsed model.
+
+    Notes
+    -----
+    **Collapse guard.** With ``guard_collapse=True`` the scorer first asks
+    :func:`~skdamerge.metrics._collapse.target_collapse` about
+    ``predict_proba(X_target)``, the criterion that the training engine uses too: when
+    fewer than 2% of the target images are predicted in one of the two classes, the
+    model is *collapsed* and the scorer returns -1 instead of the density. That is below
+    the range ``[0, log(n_target - 1)]``; unguarded, identical outputs reach its maximum
+    ``log(n_target - 1)``. The guard looks at ``predict_proba`` also with
+    ``on="features"``. The value is finite, so that
+    :class:`~sklearn.model_selection.GridSearchCV` averages and ranks it without
+    warnings. The merger fraction of the estimator's training labels
+    (``source_merger_fraction_``, on the estimator or a pipeline's final step; 0.5 when
+    absent) is passed on; it only affects the milder *drifted* verdict, which is not
+    penalised (it can be a real difference between the training set and the survey). The
+    guard applies to binary classifiers and is skipped with more classes.
 
     References
     ----------
@@ -283,15 +433,17 @@ def make_snd_scorer(
         raise ValueError(f"on must be 'proba' or 'features', got {on!r}.")
     if not temperature > 0:
         raise ValueError(f"temperature must be positive, got {temperature!r}.")
-    return _SNDScorer(X_target, temperature, on)
+    return _SNDScorer(X_target, temperature, on, guard_collapse)
 
 
-class _DEVScorer(_Scorer):
+class _DEVScorer(_GuardedScorer):
     _factory = "make_dev_scorer"
+    _needs_proba = False
 
-    def __init__(self, X_target, loss, discriminator, cv, random_state):
+    def __init__(self, X_target, loss, discriminator, cv, random_state, guard_collapse):
         super().__init__(
             X_target,
+            guard_collapse,
             loss=loss,
             discriminator=discriminator,
             cv=cv,
@@ -307,12 +459,18 @@ class _DEVScorer(_Scorer):
             return np.asarray(estimator.transform(X)).reshape(len(X), -1)
         return np.asarray(estimator.predict_proba(X))
 
+    def collapse_score(self, n_classes=2):
+        return DEV_COLLAPSE_SCORE
+
     def _score(self, estimator, X, y):
         if X is None or y is None:
             raise ValueError(
                 "The DEV scorer needs the labelled source validation fold: call it "
                 "as scorer(estimator, X_valid, y_valid)."
             )
+        return super()._score(estimator, X, y)
+
+    def _criterion(self, estimator, X, y, proba_target):
         classes = list(estimator.classes_)
         y = np.asarray(y)
         proba = np.asarray(estimator.predict_proba(X), dtype=np.float64)
@@ -327,9 +485,13 @@ class _DEVScorer(_Scorer):
             losses = -np.log(np.clip(p_true, 1e-15, 1.0))
         else:
             losses = (proba.argmax(axis=1) != index).astype(np.float64)
+        if proba_target is not None and not hasattr(estimator, "transform"):
+            features_target = np.asarray(proba_target)
+        else:
+            features_target = self._features(estimator, self.X_target)
         weights = density_ratio_weights(
             self._features(estimator, X),
-            self._features(estimator, self.X_target),
+            features_target,
             discriminator=self.discriminator,
             cv=self.cv,
             random_state=self.random_state,
@@ -344,6 +506,7 @@ def make_dev_scorer(
     discriminator: Any = None,
     cv: int | None = 5,
     random_state: int | None = 0,
+    guard_collapse: bool = True,
 ) -> Callable[..., float]:
     """Scorer: negative deep embedded validation (DEV) risk (You et al. 2019).
 
@@ -376,11 +539,36 @@ def make_dev_scorer(
         Cross-fitting folds of the discriminator (None: fit and predict in-sample).
     random_state : int or None, default=0
         Shuffling of the cross-fitting folds.
+    guard_collapse : bool, default=True
+        Give a model whose target predictions collapsed onto one class the score
+        :data:`DEV_COLLAPSE_SCORE` (-1e6) (see Notes). False scores it like any other
+        model.
 
     Returns
     -------
     callable
-        ``scorer(estimator, X, y) -> float``, the negative estimated target risk.
+        ``scorer(estimator, X, y) -> float``, the negative estimated target risk,
+        or -1e6 for a collapsed model.
+
+    Notes
+    -----
+    **Collapse guard.** With ``guard_collapse=True`` the scorer first asks
+    :func:`~skdamerge.metrics._collapse.target_collapse` about
+    ``predict_proba(X_target)``, the criterion that the training engine uses too: when
+    fewer than 2% of the target images are predicted in one of the two classes, the
+    model is *collapsed* and the scorer returns :data:`DEV_COLLAPSE_SCORE` (-1e6)
+    instead of the negative risk. The DEV risk has no finite bound (the control variate
+    can move it either way), so the guard value is a constant far below the risk of any
+    working model (of order 1, in nats or as an error rate), yet small enough that
+    averaging it with healthy folds overflows nothing. DEV is anchored to the source
+    labels, but a collapsed model can still get a low risk when the discriminator cannot
+    tell its target features from the source ones. The value is finite, so that
+    :class:`~sklearn.model_selection.GridSearchCV` averages and ranks it without
+    warnings. The merger fraction of the estimator's training labels
+    (``source_merger_fraction_``, on the estimator or a pipeline's final step; 0.5 when
+    absent) is passed on; it only affects the milder *drifted* verdict, which is not
+    penalised (it can be a real difference between the training set and the survey). The
+    guard applies to binary classifiers and is skipped with more classes.
 
     References
     ----------
@@ -390,7 +578,7 @@ def make_dev_scorer(
     """
     if loss not in ("log_loss", "error"):
         raise ValueError(f"loss must be 'log_loss' or 'error', got {loss!r}.")
-    return _DEVScorer(X_target, loss, discriminator, cv, random_state)
+    return _DEVScorer(X_target, loss, discriminator, cv, random_state, guard_collapse)
 
 
 def source_accuracy_scorer(estimator: Any, X: ArrayLike, y: ArrayLike) -> float:
