@@ -186,7 +186,9 @@ class DomainAdaptationPipeline(Pipeline):
         domain : {"source", "target"}, default="source"
             Domain of ``X``: "target" applies each step's ``transform_target``
             where it has one (per-domain standardisation with the target
-            statistics); "source" is ``Pipeline.predict``.
+            statistics) and passes ``domain="target"`` to a final estimator whose
+            ``predict`` takes it (the skdamerge estimators then decide at
+            ``target_threshold_``); "source" is ``Pipeline.predict``.
         **params : dict
             Passed to the final estimator's ``predict`` (with ``domain="source"``
             as by ``Pipeline``).
@@ -199,7 +201,12 @@ class DomainAdaptationPipeline(Pipeline):
         _check_domain(domain)
         if domain == "source":
             return super().predict(X, **params)
-        return self.steps[-1][1].predict(self._transform_target(X, params), **params)
+        final = self.steps[-1][1]
+        Xt = self._transform_target(X, params)
+        if "domain" in inspect.signature(final.predict).parameters:
+            # A skdamerge estimator decides target images at its target threshold.
+            params = {**params, "domain": "target"}
+        return final.predict(Xt, **params)
 
     @available_if(_final_estimator_has("predict_proba"))
     def predict_proba(self, X: Any, *, domain: str = "source", **params: Any):

@@ -1,6 +1,7 @@
 """Training-engine guarantees: kept epoch, validation split, resume state, monitors."""
 
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,7 +20,10 @@ from skdamerge._objectives import AdversarialObjective
 from skdamerge._precision import Precision
 from skdamerge._target_monitor import SELECTION_LOSS, TargetMonitor
 from skdamerge.exceptions import TargetCollapseWarning
+from skdamerge.metrics import MergerFractionEstimate, domain_adaptation_report
 from skdamerge.metrics._collapse import target_collapse
+from skdamerge.pipeline import make_da_pipeline
+from skdamerge.preprocessing import DomainStandardizer
 
 FAST = dict(max_epochs=3, batch_size=32, random_state=0)
 
@@ -237,3 +241,75 @@ def test_fisher_weights_checked_at_fit_entry(tiny_shift):
         )
     with pytest.raises(ValueError, match="fisher_intra_weight must be a finite"):
         DANNClassifier(fisher_intra_weight=-1.0).fit(Xs, ys, X_target=Xt)
+
+
+# -- label-free fraction and target decisions ------------------------------------
+def test_fitted_fraction_estimate_uses_the_validation_images(tiny_shift):
+    Xs, ys, Xt, _ = tiny_shift
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TargetCollapseWarning)
+        clf = MMDClassifier(max_epochs=4, batch_size=32, random_state=1)
+        clf.fit(Xs, ys, X_target=Xt)
+    estimate = clf.target_merger_fraction_
+    assert isinstance(estimate, MergerFractionEstimate)
+    assert estimate.injection
+    assert estimate.n_calibration == int(np.ceil(0.125 * len(ys)))
+    assert estimate.n_target == len(Xt)  # the watched sample is the whole target
+    assert estimate.count_fraction == pytest.approx(np.mean(clf.predict(Xt) == 1))
+    # Flat features have no sky to inject into, a fit without validation no
+    # unseen labelled images: no estimate, and target decisions at 0.5.
+    flat = MMDClassifier(validation_fraction=None, **FAST)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TargetCollapseWarning)
+        flat.fit(
+            Xs.reshape(len(Xs), -1)[:, :50],
+            ys,
+            X_target=Xt.reshape(len(Xt), -1)[:, :50],
+        )
+    assert flat.target_merger_fraction_ is None and flat.target_threshold_ is None
+
+
+def test_target_decisions_follow_the_trusted_estimate(tiny_shift, monkeypatch):
+    from skdamerge import _estimators
+
+    Xs, ys, Xt, yt = tiny_shift
+    trusted = SimpleNamespace(fraction=0.3, trusted=True)
+    monkeypatch.setattr(
+        _estimators, "fitted_fraction_estimate", lambda *args, **kwargs: trusted
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TargetCollapseWarning)
+        clf = MMDClassifier(**FAST).fit(Xs, ys, X_target=Xt)
+    assert clf.target_merger_fraction_ is trusted
+    target_labels = clf.predict(Xt, domain="target")
+    assert np.mean(target_labels == 1) == pytest.approx(0.3)
+    proba = clf.predict_proba(Xt)[:, 1]
+    np.testing.assert_array_equal(target_labels, proba >= clf.target_threshold_)
+    # Source images keep the most probable class.
+    np.testing.assert_array_equal(clf.predict(Xs), clf.predict_proba(Xs).argmax(1))
+    # The report puts the estimate and the accuracy at its threshold in the table.
+    report = domain_adaptation_report(clf, Xs, ys, Xt, yt)
+    assert report.target["estimated_merger_fraction"] == 0.3
+    assert report.target["accuracy_at_estimate"] == pytest.approx(
+        np.mean(target_labels == yt)
+    )
+    assert "estimated_merger_fraction" not in report.source
+    # A DA pipeline passes the domain on to the estimator.
+    pipe = make_da_pipeline(DomainStandardizer(), MMDClassifier(**FAST))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TargetCollapseWarning)
+        pipe.fit(Xs, ys, X_target=Xt)
+    final = pipe.steps[-1][1]
+    Xt_standard = pipe.steps[0][1].transform_target(Xt)
+    np.testing.assert_array_equal(
+        pipe.predict(Xt, domain="target"), final.predict(Xt_standard, domain="target")
+    )
+    # An untrusted estimate changes nothing.
+    trusted.trusted = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TargetCollapseWarning)
+        clf = MMDClassifier(**FAST).fit(Xs, ys, X_target=Xt)
+    assert clf.target_threshold_ is None
+    np.testing.assert_array_equal(clf.predict(Xt, domain="target"), clf.predict(Xt))
+    with pytest.raises(ValueError, match="domain must be 'source' or 'target'"):
+        clf.predict(Xt, domain="survey")

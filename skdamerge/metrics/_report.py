@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.utils.validation import check_is_fitted
 
+from ._fitted import fitted_attribute, predict_proba_in
 from ._table import (
     _DOMAINS,
     _MISSING,
@@ -489,7 +490,9 @@ def domain_adaptation_report(
     target_cm = None
     n_target = 0
     if X_target is not None:
-        target, target_cm = _evaluate(estimator, X_target, y_target, column, pos)
+        target, target_cm = _evaluate(
+            estimator, X_target, y_target, column, pos, domain="target"
+        )
         n_target = len(X_target)
     return DomainAdaptationReport(
         source=source,
@@ -502,8 +505,8 @@ def domain_adaptation_report(
     )
 
 
-def _evaluate(estimator, X, y, column: int, pos_label):
-    proba = np.asarray(estimator.predict_proba(X), dtype=np.float64)
+def _evaluate(estimator, X, y, column: int, pos_label, domain: str = "source"):
+    proba = np.asarray(predict_proba_in(estimator, X, domain), dtype=np.float64)
     p = proba[:, column]
     values: dict[str, float] = {}
     confusion = None
@@ -512,8 +515,27 @@ def _evaluate(estimator, X, y, column: int, pos_label):
         truth = _binary_truth(y, pos_label)
         confusion = normalized_confusion_matrix(truth, p > 0.5, pos_label=True)
     values["merger_fraction"] = float(np.mean(p > 0.5))
+    if domain == "target":
+        values.update(_at_estimate(estimator, p, y, pos_label))
     values["entropy"] = prediction_entropy(proba)
     return values, confusion
+
+
+def _at_estimate(estimator, p, y, pos_label) -> dict[str, float]:
+    """Return the label-free fraction estimate and the accuracy it implies.
+
+    Only for models fitted with a target domain that hold a
+    ``target_merger_fraction_`` (and, where it is trusted, a ``target_threshold_``).
+    """
+    values: dict[str, float] = {}
+    estimate = fitted_attribute(estimator, "target_merger_fraction_")
+    if estimate is not None:
+        values["estimated_merger_fraction"] = float(estimate.fraction)
+    threshold = fitted_attribute(estimator, "target_threshold_")
+    if y is not None and threshold is not None:
+        truth = _binary_truth(y, pos_label)
+        values["accuracy_at_estimate"] = float(np.mean(truth == (p >= threshold)))
+    return values
 
 
 def compare_reports(

@@ -13,6 +13,7 @@ from sklearn.metrics import (
 )
 
 from ._collapse import TargetCollapse, target_collapse
+from ._fitted import fitted_attribute, predict_proba_in
 from ._report import _positive_column
 from ._table import metric_table
 from ._unsupervised import (
@@ -34,9 +35,7 @@ def _source_fraction(estimator) -> float:
     Read from ``source_merger_fraction_``, on the estimator or, for a pipeline,
     on its final step.
     """
-    fraction = getattr(estimator, "source_merger_fraction_", None)
-    if fraction is None and hasattr(estimator, "steps"):
-        fraction = getattr(estimator.steps[-1][1], "source_merger_fraction_", None)
+    fraction = fitted_attribute(estimator, "source_merger_fraction_")
     return 0.5 if fraction is None else float(fraction)
 
 
@@ -94,7 +93,7 @@ class _GuardedScorer(_Scorer):
     def _score(self, estimator, X, y):
         proba = None
         if self.guard_collapse or self._needs_proba:
-            proba = np.asarray(estimator.predict_proba(self.X_target))
+            proba = predict_proba_in(estimator, self.X_target, "target")
         if self.guard_collapse:
             verdict = _collapse_verdict(estimator, proba)
             if verdict is not None and verdict.collapsed:
@@ -136,7 +135,7 @@ class _TargetScorer(_Scorer):
             metric in _TABLE_METRICS or metric == "neg_brier_score"
         ):
             column, pos, _ = _positive_column(estimator, self.pos_label)
-            p = np.asarray(estimator.predict_proba(self.X_target))[:, column]
+            p = predict_proba_in(estimator, self.X_target, "target")[:, column]
             table = metric_table(self.y_target, p, pos_label=pos)
             if metric == "neg_brier_score":
                 return -table["brier"]

@@ -27,11 +27,18 @@ METRIC_LABELS: dict[str, str] = {
     "f1": "F1 score",
     "brier": "Brier score",
     "merger_fraction": "Predicted merger fraction",
+    "estimated_merger_fraction": "Estimated merger fraction",
+    "accuracy_at_estimate": "Accuracy at est. fraction",
     "entropy": "Mean entropy",
 }
 
 _SUPERVISED = ("auc", "accuracy", "precision", "recall", "f1", "brier")
-_UNSUPERVISED = ("merger_fraction", "entropy")
+_UNSUPERVISED = (
+    "merger_fraction",
+    "estimated_merger_fraction",
+    "accuracy_at_estimate",
+    "entropy",
+)
 _DOMAINS = ("source", "target")
 _MISSING = "-"
 
