@@ -17,6 +17,8 @@ Run::
 
     python benchmarks/bench_robustness.py                      # both experiments
     python benchmarks/bench_robustness.py --experiments sim2sim --seeds 1 2 3
+    python benchmarks/bench_robustness.py --experiments sim2sim --methods noDA MMD \
+        --n-samples 1600 --epochs 12 --batch-size 64      # the seed-spread check
     python benchmarks/bench_robustness.py --methods MMD+F --set MMD+F:lr=0.002
 
 ``--set METHOD:name=value`` overrides one hyperparameter of one method (for
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import json
 import time
 import warnings
@@ -126,6 +129,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", default=None)
     parser.add_argument(
+        "--n-samples", type=int, default=None, help="images per domain (profile's)"
+    )
+    parser.add_argument("--epochs", type=int, default=None, help="(profile's)")
+    parser.add_argument("--batch-size", type=int, default=None, help="(profile's)")
+    parser.add_argument(
         "--history", action="store_true", help="print the target fraction per epoch"
     )
     args = parser.parse_args()
@@ -133,6 +141,17 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     overrides = _parse_overrides(args.overrides)
     profile = PROFILES[args.profile]
+    changes = {}
+    if args.n_samples:
+        changes["n_samples"] = {name: args.n_samples for name in profile.n_samples}
+        changes["description"] = f"{args.n_samples} images per domain"
+    if args.epochs:
+        changes["max_epochs"] = args.epochs
+    if args.batch_size:
+        changes["batch_size"] = args.batch_size
+    if changes:
+        profile = dataclasses.replace(profile, name=f"{profile.name}*", **changes)
+        print(f"overrides: {changes}")
     print(machine_summary())
     print(f"profile {profile.name}: {profile.description}; seeds {args.seeds}")
     runs = []

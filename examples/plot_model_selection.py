@@ -44,6 +44,7 @@ from sklearn.model_selection import GridSearchCV
 
 from skdamerge import MMDClassifier, TargetDomain
 from skdamerge.metrics import (
+    DEV_COLLAPSE_SCORE,
     make_dev_scorer,
     make_im_scorer,
     make_target_scorer,
@@ -96,7 +97,19 @@ import matplotlib.pyplot as plt
 fig, axes = plt.subplots(1, len(scoring), figsize=(13, 3.2), layout="constrained")
 positions = np.arange(len(weights))
 for ax, (name, values) in zip(axes, means.items(), strict=True):
-    ax.plot(positions, values, "o-")
+    # Deep embedded validation gives a candidate whose target predictions collapsed
+    # (in a fold) DEV_COLLAPSE_SCORE, -1e6: mark it instead of plotting it.
+    collapsed = values < DEV_COLLAPSE_SCORE / 10
+    ax.plot(positions, np.where(collapsed, np.nan, values), "o-")
+    for position in positions[collapsed]:
+        ax.annotate(
+            "collapsed",
+            (position, 0.5),
+            xycoords=("data", "axes fraction"),
+            ha="center",
+            rotation=90,
+            color="tab:red",
+        )
     ax.set_xticks(positions, [str(w) for w in weights])
     ax.set_xlabel("transfer_weight (λ_TL)")
     ax.set_title(name, fontsize=10)
@@ -105,17 +118,23 @@ for ax, (name, values) in zip(axes, means.items(), strict=True):
 # Reading the results
 # -------------------
 # Without adaptation (λ_TL = 0) the target accuracy is at chance, and any amount of
-# MMD lifts it. The source accuracy barely notices: its differences are within the
-# noise, so it cannot tell a model that transfers from one that does not.
-# Information maximisation looks at the target predictions, which must be
-# confident *and* spread over both classes; it clearly rejects λ_TL = 0. Deep
-# embedded validation weights the source-fold errors by how target-like each image
-# is; it too ranks λ_TL = 0 last, but its estimate is noisy (a few large
-# importance weights can dominate it, and on small folds they often do: look at
-# its value for λ_TL = 10), which is its known weakness. No label-free criterion is
-# guaranteed to pick the best value: compare several, and look at the chosen
-# model's predicted merger fraction on the target, which exposes a collapse to one
-# class at a glance:
+# MMD lifts it. The source accuracy measures the fit to the pristine simulations
+# only: nothing in it looks at the target, so where it agrees with the target
+# accuracy it does so by chance. Information maximisation looks at the target
+# predictions, which must be confident *and* spread over both classes; it clearly
+# rejects λ_TL = 0. Deep embedded validation weights the source-fold errors by how
+# target-like each image is; it too ranks λ_TL = 0 last, but its estimate is noisy
+# (a few large importance weights can dominate it, and on small folds they often
+# do: its values jump from one λ_TL to the next), which is its known weakness.
+#
+# A candidate whose target predictions collapsed onto one class would score below
+# the range of every label-free criterion (deep embedded validation gives it
+# ``DEV_COLLAPSE_SCORE``, -1e6, marked "collapsed" in the plot). A candidate whose
+# decision threshold merely drifted on the target is scored as usual; ``fit``
+# reports it with a :class:`~skdamerge.exceptions.TargetCollapseWarning`. No
+# label-free criterion is guaranteed to pick the best value: compare several, and
+# look at the chosen model's predicted merger fraction on the target, which exposes
+# a collapse to one class at a glance:
 from skdamerge.metrics import domain_adaptation_report
 
 report = domain_adaptation_report(search.best_estimator_, X, y, X_target)
@@ -126,4 +145,5 @@ print(
 # %%
 # Every candidate and fold is a full training: on a CPU keep grids and images
 # small. The :ref:`user guide <model_selection>` lists the criteria and their blind
-# spots.
+# spots; :ref:`trust` explains the collapse guards and the label-free estimate of
+# the merger fraction.

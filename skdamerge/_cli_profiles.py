@@ -100,6 +100,19 @@ _ADA_DEVIATION = (
     "adversarial + Fisher + entropy row"
 )
 
+# Table A2's "MMD + Fisher + Entropy" weights for DeepMerge (lambda_w 0.01, lambda_EM
+# 0.05) were chosen with a Fisher loss that the paper's eq. 10 sums over the batch;
+# with that loss (skdamerge's) they pin the built-in simulator's target onto one
+# class for most of training: target accuracy 0.60 +- 0.02 over seeds 1-3 against
+# 0.72 +- 0.02 for plain MMD (benchmarks/RESULTS.md). lambda_w 0.001 and lambda_EM
+# 0.01 keep the two terms at the strength of the classification loss.
+_MMD_FISHER_DEVIATION = (
+    "fisher_intra_weight=0.001 and entropy_weight=0.01 instead of Table A2's 0.01 "
+    "and 0.05: with the Fisher loss summed over the batch as in the paper's eq. 10, "
+    "Table A2's weights drive the target onto one class on the built-in simulator "
+    "(target accuracy 0.60 +- 0.02 over seeds 1-3, against 0.71 +- 0.06 with these)"
+)
+
 # Table A2: DeepMerge column.
 _SIM2SIM_DEEPMERGE = (
     Method(
@@ -122,10 +135,11 @@ _SIM2SIM_DEEPMERGE = (
             "backbone": "deepmerge",
             **_common(1e-3, 1e-4, 8, 20),
             "transfer_weight": 1.0,
-            "fisher_intra_weight": 0.01,
+            "fisher_intra_weight": 0.001,
             "fisher_inter_weight": 1.0,
-            "entropy_weight": 0.05,
+            "entropy_weight": 0.01,
         },
+        deviation=_MMD_FISHER_DEVIATION,
     ),
     Method(
         "ADA",

@@ -179,6 +179,9 @@ Attributes
         validation.
     source_merger_fraction_ : float
         Fraction of the positive class (merger) in the source training labels.
+    validation_index_ : ndarray or None
+        Rows of ``X`` held out for validation (None with ``validation_data`` or
+        without a validation set).
     target_class_fractions_ : ndarray of shape (2,)
         Fractions of the watched target images (up to 1,024 of the training
         target) that the kept model predicts in ``classes_[0]`` and
@@ -397,6 +400,7 @@ default=None
                 y_encoded, groups, seed, validation_data, state
             )
             data = _training_data(X, y_encoded, X_target, valid_index, validation_data)
+            self.validation_index_ = valid_index
             self.source_merger_fraction_ = float(np.mean(data.y_train == 1))
             module = self._build_module(data.X_train)
             channels_last = self._use_channels_last()
@@ -535,7 +539,7 @@ default=None
             )
             if getattr(self, name, 0)
         ]
-        return ", ".join(names) or "transfer_weight"
+        return ", ".join(names) or "lr"
 
     def _checkpoint_metadata(self) -> dict:
         backbone = self.backbone

@@ -5,12 +5,15 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+import numpy as np
 from sklearn import get_config
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._target import unwrap_target
+from ._target_monitor import MIN_PER_CLASS, monitored_sample, threshold_for_fraction
+from .metrics import estimate_merger_fraction
 
 __all__ = ["DomainAdaptationPipeline", "make_da_pipeline"]
 
@@ -145,6 +148,7 @@ class DomainAdaptationPipeline(Pipeline):
                 f"parameter together with a target domain, got {sorted(params)}; set "
                 "step parameters with set_params instead."
             )
+        X_raw, X_target_raw = X, X_target
         X_source = X
         for index, name, transformer in self._iter(
             with_final=False, filter_passthrough=False
@@ -161,7 +165,41 @@ class DomainAdaptationPipeline(Pipeline):
         final = self._final_estimator
         if final != "passthrough":
             final.fit(X_source, y, X_target=X_target)
+            self._estimate_fraction_on_raw_images(X_raw, y, X_target_raw)
         return self
+
+    def _estimate_fraction_on_raw_images(self, X, y, X_target) -> None:
+        """Redo the final estimator's label-free merger-fraction estimate here.
+
+        The estimate injects labelled source images into the target's sky, which
+        is right for images in linear flux units only: the final estimator sees
+        stretched and standardised pixels, where a galaxy plus sky is no longer a
+        sum. The pipeline injects into the raw images it was given and predicts
+        through its own steps (``domain="target"``), then replaces the final
+        estimator's ``target_merger_fraction_`` and ``target_threshold_``. Without
+        the estimator's validation rows (``validation_index_``) or with flat
+        features, both become None.
+        """
+        final = self._final_estimator
+        if not hasattr(final, "target_merger_fraction_") or len(self.steps) < 2:
+            return
+        index = getattr(final, "validation_index_", None)
+        final.target_merger_fraction_ = final.target_threshold_ = None
+        if index is None or np.ndim(X) != 4:
+            return
+        y = np.asarray(y)
+        if np.unique(y[index], return_counts=True)[1].min() < MIN_PER_CLASS:
+            return
+        watched = np.asarray(X_target[monitored_sample(len(X_target), 0)])
+        estimate = estimate_merger_fraction(
+            self, watched, np.asarray(X[index]), y[index], random_state=0
+        )
+        final.target_merger_fraction_ = estimate
+        if estimate.trusted:
+            proba = self.predict_proba(watched, domain="target")
+            final.target_threshold_ = threshold_for_fraction(
+                proba[:, 1], estimate.fraction
+            )
 
     def _transform_target(self, X: Any, params: dict, with_final: bool = False):
         """Apply the fitted steps to target images ``X``."""

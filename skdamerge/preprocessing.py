@@ -332,7 +332,7 @@ class DomainStandardizer(TransformerMixin, BaseEstimator):
         was given ``X_target``.
     n_features_in_ : int
         Number of channels (of features, for a 2-D table) seen in :meth:`fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape ``(n_features_in_,)``
         Column names of a table given as a DataFrame to :meth:`fit`.
     n_samples_seen_ : int
         Number of source samples seen in :meth:`fit`.

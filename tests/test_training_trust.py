@@ -313,3 +313,24 @@ def test_target_decisions_follow_the_trusted_estimate(tiny_shift, monkeypatch):
     np.testing.assert_array_equal(clf.predict(Xt, domain="target"), clf.predict(Xt))
     with pytest.raises(ValueError, match="domain must be 'source' or 'target'"):
         clf.predict(Xt, domain="survey")
+
+
+def test_pipeline_estimates_the_fraction_on_raw_images(tiny_shift):
+    from skdamerge.metrics import estimate_merger_fraction
+    from skdamerge.preprocessing import ArcsinhStretch, ChannelStandardizer
+
+    Xs, ys, Xt, _ = tiny_shift
+    pipe = make_da_pipeline(
+        ArcsinhStretch(), ChannelStandardizer(), MMDClassifier(**FAST)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TargetCollapseWarning)
+        pipe.fit(Xs, ys, X_target=Xt)
+    final = pipe.steps[-1][1]
+    index = final.validation_index_
+    assert len(index) == int(np.ceil(0.125 * len(ys)))
+    # Injection into the raw (linear flux) images, predictions through the steps.
+    expected = estimate_merger_fraction(pipe, Xt, Xs[index], ys[index], random_state=0)
+    assert final.target_merger_fraction_.fraction == expected.fraction
+    assert final.target_merger_fraction_.trusted == expected.trusted
+    assert (final.target_threshold_ is None) == (not expected.trusted)

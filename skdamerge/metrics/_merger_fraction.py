@@ -23,6 +23,7 @@ from scipy import ndimage
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from ._fitted import predict_proba_in
 from ._report import _positive_column
 from ._table import _binary_truth
 
@@ -718,7 +719,9 @@ def estimate_merger_fraction(
         X_cal = X_calibration
 
     def merger_scores(X):
-        proba = np.asarray(estimator.predict_proba(X), dtype=np.float64)
+        # Target and injected images are both target-like: a per-domain pipeline
+        # transforms them with the target's statistics.
+        proba = np.asarray(predict_proba_in(estimator, X, "target"), dtype=np.float64)
         return proba[:, column], proba.argmax(axis=1) == column
 
     prob_t, hard_t = merger_scores(X_target)

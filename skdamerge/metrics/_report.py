@@ -63,7 +63,11 @@ class DomainAdaptationReport:
         prediction entropy in nats).
     target : dict of str to float
         Target-domain values; without target labels only the label-free keys (and
-        none at all without target data).
+        none at all without target data). For a model fitted with a target domain
+        also ``"estimated_merger_fraction"`` (its trusted label-free estimate,
+        ``target_merger_fraction_``) and, with target labels,
+        ``"accuracy_at_estimate"`` (accuracy of the decisions at
+        ``target_threshold_``).
     source_confusion : ndarray of shape (2, 2)
         :func:`normalized_confusion_matrix` of the source: columns = true label,
         rows = predicted label, order merger, non-merger; each column sums to 1.
@@ -529,7 +533,8 @@ def _at_estimate(estimator, p, y, pos_label) -> dict[str, float]:
     """
     values: dict[str, float] = {}
     estimate = fitted_attribute(estimator, "target_merger_fraction_")
-    if estimate is not None:
+    if estimate is not None and estimate.trusted:
+        # An untrusted estimate is left out of the table (see its ``reason``).
         values["estimated_merger_fraction"] = float(estimate.fraction)
     threshold = fitted_attribute(estimator, "target_threshold_")
     if y is not None and threshold is not None:
