@@ -161,11 +161,11 @@ for domain in ("source", "target"):
 # ---------------------------------
 # Injection reproduces a survey that differs from the training images by its sky:
 # noise, background, artefacts. When the galaxies themselves differ (another
-# population, resolution or band order, as between simulations and real
+# population, resolution or PSF, as between simulations and real
 # observations), the calibration images are not survey-like and the checks catch
 # only some of the failures. The estimate also needs images in linear flux units:
-# for a :func:`~skdamerge.pipeline.make_da_pipeline` with a stretch such as
-# :class:`~skdamerge.preprocessing.ArcsinhStretch`, call
-# ``estimate_merger_fraction(pipeline, X_survey, X_cal, y_cal)`` with the raw
-# images, and let the pipeline transform them. The :ref:`user guide <trust>`
+# a :func:`~skdamerge.pipeline.make_da_pipeline` with a stretch such as
+# :class:`~skdamerge.preprocessing.ArcsinhStretch` redoes it on the raw images
+# after fitting, and ``estimate_merger_fraction(pipeline, X_survey, X_cal, y_cal)``
+# with raw images lets the pipeline transform them. The :ref:`user guide <trust>`
 # explains each check.
