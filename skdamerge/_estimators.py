@@ -45,6 +45,11 @@ from ._validation import (
     check_same_sample_shape,
     check_target_size,
 )
+from ._validation_split import (
+    check_groups,
+    group_validation_index,
+    training_data,
+)
 from .exceptions import NonFiniteLossError, TargetCollapseWarning
 from .losses import check_fisher_weights
 from .metrics._collapse import TargetCollapse, target_collapse
@@ -267,65 +272,6 @@ def _frozen_norm_layers(extractor: nn.Module) -> list[str]:
     return names
 
 
-def _check_groups(groups, n_samples: int) -> np.ndarray:
-    groups = np.asarray(groups)
-    if groups.ndim != 1 or len(groups) != n_samples:
-        raise ValueError(
-            f"groups must hold one group label per sample of X ({n_samples}); got "
-            f"shape {groups.shape}."
-        )
-    return groups
-
-
-def _group_validation_index(y, groups, fraction: float, seed: int) -> np.ndarray:
-    """Return validation indices drawn by whole groups, stratified on their labels.
-
-    Each group goes to validation or training as a whole; groups are stratified
-    on their first member's label, and about ``fraction`` of the groups (and so,
-    for groups of similar sizes, of the samples) go to validation.
-    """
-    unique, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
-    if len(unique) < 4:
-        raise ValueError(
-            f"groups has {len(unique)} distinct groups; the validation split needs "
-            "at least 4. Pass more groups, validation_data, or "
-            "validation_fraction=None."
-        )
-    labels = y[first]
-    n_valid = max(1, int(round(fraction * len(unique))))
-    stratify = labels if np.bincount(labels).min() >= 2 and n_valid >= 2 else None
-    _, valid_groups = train_test_split(
-        np.arange(len(unique)), test_size=n_valid, stratify=stratify, random_state=seed
-    )
-    return np.flatnonzero(np.isin(inverse, valid_groups))
-
-
-def _training_data(X, y, X_target, valid_index, validation_data) -> TrainingData:
-    """Cut the training and validation parts of ``X`` (views for on-disk arrays)."""
-    if validation_data is not None:
-        return TrainingData(X, y, X_target, *validation_data)
-    if valid_index is None:
-        return TrainingData(X, y, X_target, None, None)
-    if len(valid_index) and int(valid_index.max()) >= len(y):
-        raise ValueError(
-            "The validation split stored in resume_from does not fit X: resume "
-            "with the same training data."
-        )
-    train_index = np.setdiff1d(np.arange(len(y)), valid_index, assume_unique=True)
-    if isinstance(X, LazyImages):
-        # Split by indices: the training and validation sets stay views of the file.
-        return TrainingData(
-            X.subset(train_index),
-            y[train_index],
-            X_target,
-            X.subset(np.sort(valid_index)),
-            y[np.sort(valid_index)],
-        )
-    return TrainingData(
-        X[train_index], y[train_index], X_target, X[valid_index], y[valid_index]
-    )
-
-
 class _DomainAdaptationClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     """Shared fitting, prediction and persistence of the three estimators."""
 
@@ -390,7 +336,7 @@ default=None
         if validation_data is not None:
             validation_data = self._check_validation_data(validation_data, X)
         if groups is not None:
-            groups = _check_groups(groups, len(X))
+            groups = check_groups(groups, len(X))
         state = None
         if self.resume_from is not None:
             state = load_checkpoint(self.resume_from, self._checkpoint_metadata())
@@ -399,7 +345,7 @@ default=None
             valid_index = self._validation_index(
                 y_encoded, groups, seed, validation_data, state
             )
-            data = _training_data(X, y_encoded, X_target, valid_index, validation_data)
+            data = training_data(X, y_encoded, X_target, valid_index, validation_data)
             self.validation_index_ = valid_index
             self.source_merger_fraction_ = float(np.mean(data.y_train == 1))
             module = self._build_module(data.X_train)
@@ -632,7 +578,7 @@ default=None
                 "validation_fraction=None."
             )
         if groups is not None:
-            return _group_validation_index(y, groups, fraction, seed)
+            return group_validation_index(y, groups, fraction, seed)
         stratify = y if np.bincount(y).min() >= 2 and n_valid >= 2 else None
         _, valid = train_test_split(
             np.arange(n_samples),

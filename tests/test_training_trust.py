@@ -109,8 +109,6 @@ def _valid_index(clf, y):
     from sklearn.model_selection import train_test_split
     from sklearn.utils import check_random_state
 
-    from skdamerge._estimators import _group_validation_index  # noqa: F401
-
     seed = int(check_random_state(clf.random_state).randint(np.iinfo(np.int32).max))
     n_valid = int(np.ceil(clf.validation_fraction * len(y)))
     _, valid = train_test_split(
