@@ -197,6 +197,7 @@ def test_grid_search_ranks_collapsed_candidate_last_without_warnings():
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_grid_search_never_selects_a_collapsing_network():
     """entropy_weight=50 drives every fold's network onto one class of the target.
 
