@@ -201,8 +201,9 @@ Attributes
         uncertainty and a verdict on its trust
         (:func:`skdamerge.metrics.estimate_merger_fraction`): labelled source
         validation images injected into the target's sky calibrate the model's
-        rates on target-like images. None without image input or without a
-        validation set. Only with a target domain.
+        rates on target-like images. None without image input, without a
+        validation set, or for on-disk (out-of-core) arrays. Only with a target
+        domain.
     target_threshold_ : float or None
         Merger-probability threshold at which the watched target images'
         predicted merger fraction equals the trusted estimate; used by

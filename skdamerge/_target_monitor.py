@@ -21,6 +21,7 @@ import numpy as np
 from skorch.callbacks import Callback
 
 from ._inference import predict_proba_batches
+from ._outofcore import LazyImages
 from .metrics._collapse import TargetCollapse, target_collapse
 
 __all__ = ["COLLAPSE_PENALTY", "SELECTION_LOSS", "TargetMonitor"]
@@ -96,7 +97,8 @@ def fitted_fraction_estimate(estimator, X_target, X_valid, y_valid, seed: int):
     trained on), injected into the sky of the target images
     (:func:`skdamerge.metrics.estimate_merger_fraction`). Flat features have no
     sky, and a fit without a validation set (or with fewer than 10 images of a
-    class in it) has too few unseen labelled images: these give None.
+    class in it) has too few unseen labelled images: these give None. So do
+    on-disk (out-of-core) arrays, which injection would read into memory.
 
     Parameters
     ----------
@@ -112,6 +114,10 @@ def fitted_fraction_estimate(estimator, X_target, X_valid, y_valid, seed: int):
     from .metrics import estimate_merger_fraction
 
     if X_valid is None or len(np.shape(X_valid)) != 4:
+        return None
+    if isinstance(X_valid, LazyImages) or isinstance(X_target, LazyImages):
+        # Injection works on images in memory: an out-of-core fit stays out of
+        # core, and the user estimates on a sample (estimate_merger_fraction).
         return None
     if np.bincount(np.asarray(y_valid), minlength=2).min() < MIN_PER_CLASS:
         return None
