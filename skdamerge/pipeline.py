@@ -201,6 +201,14 @@ class DomainAdaptationPipeline(Pipeline):
                 proba[:, 1], estimate.fraction
             )
 
+    def _final_method(self, name: str, X: Any, domain: str, params: dict):
+        """Call the final estimator's method ``name`` on ``X`` seen as ``domain``."""
+        _check_domain(domain)
+        if domain == "source":
+            return getattr(Pipeline, name)(self, X, **params)
+        Xt = self._transform_target(X, params)
+        return getattr(self.steps[-1][1], name)(Xt, **params)
+
     def _transform_target(self, X: Any, params: dict, with_final: bool = False):
         """Apply the fitted steps to target images ``X``."""
         check_is_fitted(self)
@@ -267,11 +275,7 @@ class DomainAdaptationPipeline(Pipeline):
         y_proba : ndarray of shape (n_samples, n_classes)
             Class probabilities, columns in the order of ``classes_``.
         """
-        _check_domain(domain)
-        if domain == "source":
-            return super().predict_proba(X, **params)
-        Xt = self._transform_target(X, params)
-        return self.steps[-1][1].predict_proba(Xt, **params)
+        return self._final_method("predict_proba", X, domain, params)
 
     @available_if(_final_estimator_has("predict_log_proba"))
     def predict_log_proba(self, X: Any, *, domain: str = "source", **params: Any):
@@ -291,11 +295,7 @@ class DomainAdaptationPipeline(Pipeline):
         y_log_proba : ndarray of shape (n_samples, n_classes)
             Logarithms of the class probabilities.
         """
-        _check_domain(domain)
-        if domain == "source":
-            return super().predict_log_proba(X, **params)
-        Xt = self._transform_target(X, params)
-        return self.steps[-1][1].predict_log_proba(Xt, **params)
+        return self._final_method("predict_log_proba", X, domain, params)
 
     @available_if(_final_estimator_has("decision_function"))
     def decision_function(self, X: Any, *, domain: str = "source", **params: Any):
@@ -315,11 +315,7 @@ class DomainAdaptationPipeline(Pipeline):
         y_score : ndarray
             The final estimator's decision function.
         """
-        _check_domain(domain)
-        if domain == "source":
-            return super().decision_function(X, **params)
-        Xt = self._transform_target(X, params)
-        return self.steps[-1][1].decision_function(Xt, **params)
+        return self._final_method("decision_function", X, domain, params)
 
     @available_if(_final_estimator_has("score"))
     def score(
