@@ -581,11 +581,12 @@ def fisher_loss(
     if len(classes) < 2:
         return features.sum() * 0.0
 
-    sums = features.new_zeros(len(classes), features.shape[1]).index_add(
-        0, inverse, features
-    )
-    centres = sums / counts.to(features.dtype)[:, None]
-    trace_within = ((features - centres[inverse]) ** 2).sum()
+    # Class sums and per-sample centres through a one-hot matrix: matrix products
+    # have reproducible gradients, scatter-adds (index_add, indexing) do not on a
+    # multi-threaded CPU.
+    membership = F.one_hot(inverse, len(classes)).to(features.dtype)
+    centres = (membership.T @ features) / counts.to(features.dtype)[:, None]
+    trace_within = ((features - membership @ centres) ** 2).sum()
     global_centre = centres.mean(dim=0, keepdim=True)
     trace_between = ((centres - global_centre) ** 2).sum()
     if kind == "ratio":

@@ -611,3 +611,22 @@ def test_total_loss_gradient_flows_to_every_term():
         entropy_weight=0.25,
     ).backward()
     assert [p.grad.item() for p in parts] == [1.0, 0.5, 1.0, 0.25]
+
+
+def test_fisher_gradient_is_reproducible_with_threads():
+    # Scatter-adds are not bit-reproducible on a multi-threaded CPU; the one-hot
+    # products that replace them are, so two fits of one seed agree.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        generator = torch.Generator().manual_seed(0)
+        features = torch.randn(128, 512, generator=generator)
+        labels = torch.randint(0, 2, (128,), generator=generator)
+        grads = []
+        for _ in range(10):
+            x = features.clone().requires_grad_(True)
+            fisher_loss(x, labels, intra_weight=1e-4).backward()
+            grads.append(x.grad)
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(grad, grads[0]) for grad in grads)
