@@ -40,8 +40,8 @@ from _common import machine_summary
 
 from skdamerge._cli_profiles import PROFILES, methods_for
 from skdamerge._reproduce import prepare_data
-from skdamerge._target_monitor import threshold_for_fraction
-from skdamerge.metrics import estimate_merger_fraction, metric_table
+from skdamerge._target_monitor import fitted_fraction_estimate, threshold_for_estimate
+from skdamerge.metrics import metric_table
 
 
 def _parse_overrides(items: list[str]) -> dict[str, dict]:
@@ -76,7 +76,7 @@ def _run(method, data, profile_overrides, extra, init_weights=None) -> dict:
     for domain in ("source", "target"):
         X = getattr(data, f"X_{domain}_test")
         y = getattr(data, f"y_{domain}_test")
-        proba = estimator.predict_proba(X)[:, 1]
+        proba = estimator.predict_proba(X)[:, 1]  # the target's is used below
         table = metric_table(y, proba)
         row[f"{domain}_accuracy"] = table["accuracy"]
         row[f"{domain}_auc"] = table["auc"]
@@ -87,17 +87,17 @@ def _run(method, data, profile_overrides, extra, init_weights=None) -> dict:
     if estimate is None:
         # The source-only baseline does not see the target in fit: the same
         # label-free estimate, made after fitting.
-        estimate = estimate_merger_fraction(
-            estimator, data.X_target_fit, data.X_valid, data.y_valid, random_state=0
+        estimate = fitted_fraction_estimate(
+            estimator, data.X_target_fit, data.X_valid, data.y_valid, seed=0
         )
-        if estimate.trusted:
-            threshold = threshold_for_fraction(
-                estimator.predict_proba(data.X_target_fit)[:, 1], estimate.fraction
-            )
-    row["target_estimated_fraction"] = float(estimate.fraction)
-    row["estimate_trusted"] = bool(estimate.trusted)
+        threshold = threshold_for_estimate(
+            estimator.predict_proba(data.X_target_fit)[:, 1], estimate
+        )
+    row["target_estimated_fraction"] = (
+        float("nan") if estimate is None else float(estimate.fraction)
+    )
+    row["estimate_trusted"] = bool(estimate is not None and estimate.trusted)
     # Decisions at the threshold the estimate implies (predict(domain="target")).
-    proba = estimator.predict_proba(data.X_target_test)[:, 1]
     labels = (proba >= (0.5 if threshold is None else threshold)).astype(int)
     row["target_accuracy_at_estimate"] = float(np.mean(labels == data.y_target_test))
     row["target_fraction_at_estimate"] = float(np.mean(labels == 1))

@@ -31,7 +31,7 @@ from ._target_monitor import (
     TargetMonitor,
     fitted_fraction_estimate,
     monitored_sample,
-    threshold_for_fraction,
+    threshold_for_estimate,
 )
 from ._training import (
     DomainAdaptationNet,
@@ -377,19 +377,22 @@ default=None
                     monitor.release()
             self._set_fitted(net, best_epoch)
             if watched is not None:
-                verdict = target_collapse(
-                    self.predict_proba(watched), self.source_merger_fraction_
+                proba = self.predict_proba(watched)
+                verdict = target_collapse(proba, self.source_merger_fraction_)
+                y_calibration = (
+                    None if data.y_valid is None else self.classes_[data.y_valid]
                 )
                 estimate = fitted_fraction_estimate(
-                    self, watched, data.X_valid, data.y_valid, seed
+                    self, watched, data.X_valid, y_calibration, seed
                 )
+                threshold = threshold_for_estimate(proba[:, 1], estimate)
         for images in (X, X_target):
             if isinstance(images, LazyImages):
                 images.release()
         if isinstance(self, DANNClassifier):
             warn_if_domain_classifier_failed(self.history_)
         if watched is not None:
-            self._record_target_verdict(verdict, estimate, watched)
+            self._record_target_verdict(verdict, estimate, threshold)
         return self
 
     def _check_hyperparameters(self, X_target) -> None:
@@ -440,15 +443,11 @@ default=None
         return X_valid, np.searchsorted(self.classes_, y_valid).astype(np.int64)
 
     def _record_target_verdict(
-        self, verdict: TargetCollapse, estimate, watched
+        self, verdict: TargetCollapse, estimate, threshold: float | None
     ) -> None:
         """Record the target fractions of the kept model; warn on collapse."""
         self.target_merger_fraction_ = estimate
-        self.target_threshold_ = None
-        if estimate is not None and estimate.trusted:
-            self.target_threshold_ = threshold_for_fraction(
-                self.predict_proba(watched)[:, 1], estimate.fraction
-            )
+        self.target_threshold_ = threshold
         self.target_class_fractions_ = np.array(
             [1.0 - verdict.merger_fraction, verdict.merger_fraction]
         )
@@ -711,9 +710,7 @@ default=None
             if isinstance(X_target, LazyImages)
             else X_target[index]
         )
-        return TargetMonitor(
-            watched, float(np.mean(data.y_train == 1)), self.batch_size
-        )
+        return TargetMonitor(watched, self.source_merger_fraction_, self.batch_size)
 
     # -- prediction ---------------------------------------------------------------
     @property

@@ -90,11 +90,11 @@ MAX_CALIBRATION = 2000
 MIN_PER_CLASS = 10
 
 
-def fitted_fraction_estimate(estimator, X_target, X_valid, y_valid, seed: int):
-    """Label-free target merger fraction of a just-fitted estimator, or None.
+def fitted_fraction_estimate(model, X_target, X_calibration, y_calibration, seed: int):
+    """Label-free target merger fraction of a just-fitted model, or None.
 
-    The calibration images are the labelled source validation images (never
-    trained on), injected into the sky of the target images
+    The calibration images are labelled source images never trained on (the
+    validation images), injected into the sky of the target images
     (:func:`skdamerge.metrics.estimate_merger_fraction`). Flat features have no
     sky, and a fit without a validation set (or with fewer than 10 images of a
     class in it) has too few unseen labelled images: these give None. So do
@@ -102,33 +102,42 @@ def fitted_fraction_estimate(estimator, X_target, X_valid, y_valid, seed: int):
 
     Parameters
     ----------
-    estimator : fitted skdamerge estimator
+    model : fitted skdamerge estimator or DomainAdaptationPipeline
         The model whose target fraction is estimated.
     X_target : array-like
         The watched target images.
-    X_valid, y_valid : array-like or None
-        Labelled source validation images, labels encoded 0/1.
+    X_calibration, y_calibration : array-like or None
+        Labelled source images not trained on, labels as in ``model.classes_``.
     seed : int
         Seed of the calibration sample, the injection and the bootstrap.
     """
     from .metrics import estimate_merger_fraction
 
-    if X_valid is None or len(np.shape(X_valid)) != 4:
+    if X_calibration is None or len(np.shape(X_calibration)) != 4:
         return None
-    if isinstance(X_valid, LazyImages) or isinstance(X_target, LazyImages):
+    if isinstance(X_calibration, LazyImages) or isinstance(X_target, LazyImages):
         # Injection works on images in memory: an out-of-core fit stays out of
         # core, and the user estimates on a sample (estimate_merger_fraction).
         return None
-    if np.bincount(np.asarray(y_valid), minlength=2).min() < MIN_PER_CLASS:
+    y_calibration = np.asarray(y_calibration)
+    _, counts = np.unique(y_calibration, return_counts=True)
+    if len(counts) < 2 or counts.min() < MIN_PER_CLASS:
         return None
-    index = monitored_sample(len(y_valid), seed, size=MAX_CALIBRATION)
+    index = monitored_sample(len(y_calibration), seed, size=MAX_CALIBRATION)
     return estimate_merger_fraction(
-        estimator,
+        model,
         np.asarray(X_target),
-        np.asarray(X_valid[index]),
-        estimator.classes_[np.asarray(y_valid)[index]],
+        np.asarray(X_calibration[index]),
+        y_calibration[index],
         random_state=seed,
     )
+
+
+def threshold_for_estimate(merger_proba: np.ndarray, estimate) -> float | None:
+    """Threshold that reproduces a trusted estimate on ``merger_proba``, or None."""
+    if estimate is None or not estimate.trusted:
+        return None
+    return threshold_for_fraction(merger_proba, estimate.fraction)
 
 
 def threshold_for_fraction(merger_proba: np.ndarray, fraction: float) -> float:

@@ -12,8 +12,11 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._target import unwrap_target
-from ._target_monitor import MIN_PER_CLASS, monitored_sample, threshold_for_fraction
-from .metrics import estimate_merger_fraction
+from ._target_monitor import (
+    fitted_fraction_estimate,
+    monitored_sample,
+    threshold_for_estimate,
+)
 
 __all__ = ["DomainAdaptationPipeline", "make_da_pipeline"]
 
@@ -185,21 +188,16 @@ class DomainAdaptationPipeline(Pipeline):
             return
         index = getattr(final, "validation_index_", None)
         final.target_merger_fraction_ = final.target_threshold_ = None
-        if index is None or np.ndim(X) != 4:
+        if index is None:
             return
-        y = np.asarray(y)
-        if np.unique(y[index], return_counts=True)[1].min() < MIN_PER_CLASS:
-            return
-        watched = np.asarray(X_target[monitored_sample(len(X_target), 0)])
-        estimate = estimate_merger_fraction(
-            self, watched, np.asarray(X[index]), y[index], random_state=0
+        watched = X_target[monitored_sample(len(X_target), 0)]
+        estimate = fitted_fraction_estimate(
+            self, watched, X[index], np.asarray(y)[index], seed=0
         )
-        final.target_merger_fraction_ = estimate
-        if estimate.trusted:
+        if estimate is not None:
             proba = self.predict_proba(watched, domain="target")
-            final.target_threshold_ = threshold_for_fraction(
-                proba[:, 1], estimate.fraction
-            )
+            final.target_merger_fraction_ = estimate
+            final.target_threshold_ = threshold_for_estimate(proba[:, 1], estimate)
 
     def _final_method(self, name: str, X: Any, domain: str, params: dict):
         """Call the final estimator's method ``name`` on ``X`` seen as ``domain``."""

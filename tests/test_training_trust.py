@@ -92,9 +92,9 @@ def test_history_records_target_fractions_and_fitted_attributes(tiny_shift):
         clf = MMDClassifier(**FAST).fit(Xs, ys, X_target=Xt)
     fractions = clf.history_[:, "target_merger_fraction"]
     assert len(fractions) == 3 and all(0 <= f <= 1 for f in fractions)
-    assert clf.source_merger_fraction_ == pytest.approx(
-        np.mean(ys[np.setdiff1d(np.arange(len(ys)), _valid_index(clf, ys))] == 1)
-    )
+    train = np.setdiff1d(np.arange(len(ys)), clf.validation_index_)
+    assert len(clf.validation_index_) == int(np.ceil(0.125 * len(ys)))
+    assert clf.source_merger_fraction_ == pytest.approx(np.mean(ys[train] == 1))
     predicted = clf.predict(Xt).mean()  # the watched sample is the whole target
     assert clf.target_class_fractions_[1] == pytest.approx(predicted)
     assert clf.target_class_fractions_.sum() == pytest.approx(1.0)
@@ -102,19 +102,6 @@ def test_history_records_target_fractions_and_fitted_attributes(tiny_shift):
     source_only = SourceOnlyClassifier(**FAST).fit(Xs, ys, X_target=Xt)
     assert "target_merger_fraction" not in source_only.history_[-1]
     assert not hasattr(source_only, "target_collapse_")
-
-
-def _valid_index(clf, y):
-    # The validation split is reproducible from the seed: refit's split equals it.
-    from sklearn.model_selection import train_test_split
-    from sklearn.utils import check_random_state
-
-    seed = int(check_random_state(clf.random_state).randint(np.iinfo(np.int32).max))
-    n_valid = int(np.ceil(clf.validation_fraction * len(y)))
-    _, valid = train_test_split(
-        np.arange(len(y)), test_size=n_valid, stratify=y, random_state=seed
-    )
-    return valid
 
 
 @pytest.mark.slow
