@@ -39,8 +39,11 @@ import torch
 from _common import machine_summary
 
 from skdamerge._cli_profiles import PROFILES, methods_for
+from skdamerge._engine.target_monitor import (
+    fitted_fraction_estimate,
+    threshold_for_estimate,
+)
 from skdamerge._reproduce import prepare_data
-from skdamerge._target_monitor import fitted_fraction_estimate, threshold_for_estimate
 from skdamerge.metrics import metric_table
 
 

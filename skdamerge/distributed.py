@@ -38,7 +38,7 @@ there). For data-parallel training on several GPUs, wrap the network with PyTorc
    the two trained parts in place: ``module.extractor = DDP(module.extractor,
    device_ids=[local_rank])`` and, for DANN, ``module.domain_classifier =
    DDP(module.domain_classifier, device_ids=[local_rank])``. The objectives
-   (:mod:`skdamerge._objectives`) then run unchanged, and the gradients of both
+   (:mod:`skdamerge._engine.objectives`) then run unchanged, and the gradients of both
    parts are averaged across ranks;
 3. each rank trains on its shard of the source and target sets (e.g.
    ``indices[rank::world_size]``) with the same optimizer settings; every rank

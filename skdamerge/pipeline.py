@@ -11,12 +11,12 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from ._target import unwrap_target
-from ._target_monitor import (
+from ._engine.target_monitor import (
     fitted_fraction_estimate,
     monitored_sample,
     threshold_for_estimate,
 )
+from ._target import unwrap_target
 
 __all__ = ["DomainAdaptationPipeline", "make_da_pipeline"]
 

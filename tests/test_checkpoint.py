@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from skdamerge import DANNClassifier, MMDClassifier, SourceOnlyClassifier
-from skdamerge._training import DomainAdaptationNet
+from skdamerge._engine.net import DomainAdaptationNet
 
 SETTINGS = dict(batch_size=16, random_state=3, lr=0.01)
 

@@ -8,7 +8,8 @@ from sklearn.base import clone
 from torch import nn
 
 from skdamerge import DANNClassifier, MMDClassifier, SourceOnlyClassifier
-from skdamerge._objectives import AdversarialObjective, DomainAdaptationModule
+from skdamerge._engine.module import DomainAdaptationModule
+from skdamerge._engine.objectives import AdversarialObjective
 from skdamerge.losses import domain_adversarial_loss
 from skdamerge.nets import DeepMerge, DomainClassifier, FeatureExtractor
 
@@ -236,7 +237,9 @@ def test_dann_domain_classifier_learns(tiny_shift):
 def test_feature_extractor_receives_reversed_domain_gradient():
     torch.manual_seed(0)
     extractor = FeatureExtractor(DeepMerge(image_size=16))
-    module = DomainAdaptationModule(extractor, DomainClassifier(128))
+    module = DomainAdaptationModule(
+        extractor, {"domain_classifier": DomainClassifier(128)}
+    )
     module.eval()  # no dropout: two passes give the same numbers
     xs, xt = torch.randn(8, 3, 16, 16), torch.randn(8, 3, 16, 16) + 1
     conv = extractor.backbone.features[0].weight
@@ -426,7 +429,7 @@ def test_input_errors(tiny_shift):
     clf.fit(Xs, ys, X_target=Xt)
     with pytest.raises(ValueError, match="MMDClassifier expects samples of shape"):
         clf.predict(Xs[:, :, :8, :8])
-    with pytest.raises(ValueError, match="backbone="):
+    with pytest.raises(ValueError, match="'backbone' parameter"):
         MMDClassifier(backbone="vgg", **FAST).fit(Xs, ys)
     with pytest.raises(ValueError, match="validation_fraction"):
         MMDClassifier(validation_fraction=1.5, **FAST).fit(Xs, ys)

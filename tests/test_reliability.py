@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from skdamerge import DANNClassifier, MMDClassifier, SourceOnlyClassifier
-from skdamerge._diagnostics import domain_classifier_state
-from skdamerge._objectives import MMDObjective
-from skdamerge._training import DomainAdaptationNet
+from skdamerge._engine.net import DomainAdaptationNet
+from skdamerge._engine.objectives import MMDObjective
+from skdamerge._engine.objectives.adversarial import domain_classifier_state
 from skdamerge.exceptions import DomainClassifierWarning, NonFiniteLossError
 from skdamerge.losses import entropy_loss, fisher_loss, mmd_loss
 

@@ -8,9 +8,8 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from sklearn.utils import check_random_state
 
-from .._batches import ArrayBatches
+from .._engine.batches import ArrayBatches
 from .._validation import check_images, check_same_sample_shape
-from ..nets import FeatureExtractor, make_backbone
 from ._colors import DOMAIN_ALPHA, class_color
 from ._utils import is_fitted, new_axes
 
@@ -22,13 +21,13 @@ _METHODS = ("tsne", "pca")
 def initial_features(estimator, X) -> np.ndarray:
     """Latent features of an unfitted estimator's network before any training.
 
-    The backbone is built as :meth:`fit` builds it (``make_backbone(backbone,
-    X.shape[1:], dropout=dropout)`` wrapped in a
-    :class:`~skdamerge.nets.FeatureExtractor` on ``feature_layer``, with the
-    ``init_weights`` loaded if given), its weights initialised with the torch seed
-    that ``fit`` derives from ``random_state``, and run in evaluation mode. For an
-    integer ``random_state`` the features are reproducible, and they are those of
-    the weights that ``fit`` starts from. The estimator is not modified. In
+    The network is built by the estimators' own builder (the ``backbone``
+    wrapped in a :class:`~skdamerge.nets.FeatureExtractor` on ``feature_layer``,
+    with the ``init_weights`` loaded if given), its weights initialised with the
+    torch seed that ``fit`` derives from ``random_state``, and run in evaluation
+    mode. For an integer ``random_state`` the features are reproducible, and
+    they are those of the weights that ``fit`` starts from. The estimator is not
+    modified. In
     evaluation mode the batch normalisation of a fresh network uses its initial
     running statistics (mean 0, variance 1), so it is close to the identity.
 
@@ -46,7 +45,7 @@ def initial_features(estimator, X) -> np.ndarray:
     ndarray of shape (n_samples, n_latent)
         The latent features of the untrained network.
     """
-    from .._estimators import _backbone_state
+    from .._estimators._building import build_extractor
 
     X = check_images(X, "X")
     seed = int(
@@ -56,17 +55,7 @@ def initial_features(estimator, X) -> np.ndarray:
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        backbone = make_backbone(
-            getattr(estimator, "backbone", "auto"),
-            tuple(X.shape[1:]),
-            dropout=getattr(estimator, "dropout", None),
-        )
-        extractor = FeatureExtractor(
-            backbone, getattr(estimator, "feature_layer", None)
-        )
-    init_weights = getattr(estimator, "init_weights", None)
-    if init_weights is not None:
-        extractor.backbone.load_state_dict(_backbone_state(init_weights))
+        extractor = build_extractor(estimator, tuple(X.shape[1:]))
     extractor.eval()
     chunks = []
     with torch.inference_mode():

@@ -7,9 +7,9 @@ The estimators' ``precision`` argument is resolved once per fit into a
 * ``"bf16"``: ``torch.autocast(<device>, dtype=torch.bfloat16)`` on the CPU or a CUDA
   GPU with bf16 support. Convolutions and dense layers run in bfloat16; the losses
   (MMD, Fisher, entropy, cross-entropy, domain BCE) are computed in float32 on
-  float32 copies of the features and logits (see :mod:`skdamerge._objectives`), and
-  the weights and the optimizer state stay float32. bfloat16 has the range of
-  float32, so no loss scaling is needed;
+  float32 copies of the features and logits (see
+  :mod:`skdamerge._engine.objectives`), and the weights and the optimizer state
+  stay float32. bfloat16 has the range of float32, so no loss scaling is needed;
 * ``"amp"`` (alias ``"fp16"``): CUDA automatic mixed precision, float16 autocast with
   a :class:`torch.amp.GradScaler` that scales the loss before the backward pass and
   unscales the gradients before the optimizer step.

@@ -5,10 +5,15 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from ._outofcore import LazyImages
-from ._training import TrainingData
+from .._outofcore import LazyImages
+from .net import TrainingData
 
-__all__ = ["check_groups", "group_validation_index", "training_data"]
+__all__ = [
+    "check_groups",
+    "group_validation_index",
+    "training_data",
+    "validation_index",
+]
 
 
 def check_groups(groups, n_samples: int) -> np.ndarray:
@@ -69,3 +74,28 @@ def training_data(X, y, X_target, valid_index, validation_data) -> TrainingData:
     return TrainingData(
         X[train_index], y[train_index], X_target, X[valid_index], y[valid_index]
     )
+
+
+def validation_index(y, groups, fraction: float | None, seed: int) -> np.ndarray | None:
+    """Return the source rows held out for validation (None: no split).
+
+    Stratified on the labels; with ``groups``, whole groups are held out
+    (:func:`group_validation_index`).
+    """
+    if not fraction:
+        return None
+    n_samples = len(y)
+    n_valid = int(np.ceil(fraction * n_samples))
+    if n_valid < 2 or n_samples - n_valid < 2:
+        raise ValueError(
+            f"validation_fraction={fraction} leaves too few samples of the "
+            f"{n_samples} in X for training and validation; pass more data or "
+            "validation_fraction=None."
+        )
+    if groups is not None:
+        return group_validation_index(y, groups, fraction, seed)
+    stratify = y if np.bincount(y).min() >= 2 and n_valid >= 2 else None
+    _, valid = train_test_split(
+        np.arange(n_samples), test_size=n_valid, stratify=stratify, random_state=seed
+    )
+    return valid

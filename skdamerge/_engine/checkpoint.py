@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
-from ._files import load_skdamerge_file
+from .._files import load_skdamerge_file
 
 __all__ = ["EpochCheckpoint", "load_checkpoint"]
 

@@ -20,14 +20,20 @@ from __future__ import annotations
 import numpy as np
 from skorch.callbacks import Callback
 
-from ._inference import predict_proba_batches
-from ._outofcore import LazyImages
-from .metrics._collapse import TargetCollapse, target_collapse
+from .._outofcore import LazyImages
+from ..metrics._collapse import TargetCollapse, target_collapse
+from .history_keys import (
+    SELECTION_LOSS,
+    TARGET_COLLAPSED,
+    TARGET_MEAN_PROBA,
+    TARGET_MERGER_FRACTION,
+    VALID_LOSS,
+)
+from .inference import predict_proba_batches
 
 __all__ = ["COLLAPSE_PENALTY", "SELECTION_LOSS", "TargetMonitor"]
 
 COLLAPSE_PENALTY = 1000.0
-SELECTION_LOSS = "valid_selection_loss"
 MAX_MONITORED = 1024
 
 
@@ -78,12 +84,12 @@ class TargetMonitor(Callback):
         """Predict the watched target images and record the fractions."""
         verdict = self.check(net)
         history = net.history
-        history.record("target_merger_fraction", verdict.merger_fraction)
-        history.record("target_mean_proba", verdict.mean_probability)
-        history.record("target_collapsed", verdict.collapsed)
-        if "valid_loss" in history[-1]:
+        history.record(TARGET_MERGER_FRACTION, verdict.merger_fraction)
+        history.record(TARGET_MEAN_PROBA, verdict.mean_probability)
+        history.record(TARGET_COLLAPSED, verdict.collapsed)
+        if VALID_LOSS in history[-1]:
             penalty = COLLAPSE_PENALTY if verdict.collapsed else 0.0
-            history.record(SELECTION_LOSS, float(history[-1, "valid_loss"]) + penalty)
+            history.record(SELECTION_LOSS, float(history[-1, VALID_LOSS]) + penalty)
 
 
 MAX_CALIBRATION = 2000
@@ -111,7 +117,7 @@ def fitted_fraction_estimate(model, X_target, X_calibration, y_calibration, seed
     seed : int
         Seed of the calibration sample, the injection and the bootstrap.
     """
-    from .metrics import estimate_merger_fraction
+    from ..metrics import estimate_merger_fraction
 
     if X_calibration is None or len(np.shape(X_calibration)) != 4:
         return None

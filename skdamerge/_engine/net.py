@@ -3,7 +3,7 @@
 skorch runs the epochs, the history and the callbacks (early stopping with the best
 model kept, the cyclic learning rate, validation scoring, progress printing). This
 module only changes what a step is: the batches come from
-:class:`~skdamerge._batches.SourceTargetBatches`, and the loss is the method's
+:class:`~skdamerge._engine.batches.SourceTargetBatches`, and the loss is the method's
 objective (paper eq. 2) instead of a plain criterion.
 """
 
@@ -23,14 +23,24 @@ from skorch.callbacks import (
 )
 from torch.optim.lr_scheduler import CyclicLR
 
-from ._batches import ArrayBatches, SourceTargetBatches
-from ._inference import forward_batches, predict_proba_batches
-from ._precision import Precision
-from ._target_monitor import SELECTION_LOSS, TargetMonitor
-from .exceptions import NonFiniteLossError
+from ..exceptions import NonFiniteLossError
+from .batches import ArrayBatches, SourceTargetBatches
+from .best_weights import BestWeights
+from .history_keys import (
+    LEARNING_RATE,
+    SELECTION_LOSS,
+    VALID_ACC,
+    VALID_AUC,
+    VALID_LOSS,
+    train_key,
+)
+from .inference import forward_batches, predict_proba_batches
+from .precision import Precision
+from .target_monitor import TargetMonitor
 
 __all__ = [
     "DomainAdaptationNet",
+    "parameter_groups",
     "TrainingData",
     "forward_batches",
     "make_callbacks",
@@ -60,13 +70,13 @@ class DomainAdaptationNet(NeuralNet):
     Parameters
     ----------
     module : nn.Module
-        A :class:`~skdamerge._objectives.DomainAdaptationModule`.
+        A :class:`~skdamerge._engine.module.DomainAdaptationModule`.
     *args, **kwargs
         Passed to :class:`skorch.NeuralNet`.
     objective : callable
-        One of the objectives in :mod:`skdamerge._objectives`.
-    domain_lr_multiplier : float, default=1.0
-        The domain classifier's learning rate is ``lr * domain_lr_multiplier``.
+        One of the objectives in :mod:`skdamerge._engine.objectives`; its
+        :meth:`~skdamerge._engine.objectives.Objective.lr_multipliers` set the
+        learning rates of the module's extra networks.
     total_steps : int, default=1
         Number of optimisation steps of the whole fit (``max_epochs`` times the
         batches per epoch); the gradient-reversal schedule runs over it.
@@ -74,7 +84,7 @@ class DomainAdaptationNet(NeuralNet):
         Seed of the batch order.
     precision : Precision or None, default=None
         Autocast dtype and gradient scaling of the steps (see
-        :mod:`skdamerge._precision`); None is plain float32.
+        :mod:`skdamerge._engine.precision`); None is plain float32.
     channels_last : bool, default=False
         Send image batches in the channels-last memory format (the module should
         be converted too); faster convolutions on CPUs and tensor cores.
@@ -85,7 +95,6 @@ class DomainAdaptationNet(NeuralNet):
         module,
         *args,
         objective=None,
-        domain_lr_multiplier: float = 1.0,
         total_steps: int = 1,
         shuffle_seed: int = 0,
         precision: Precision | None = None,
@@ -94,7 +103,6 @@ class DomainAdaptationNet(NeuralNet):
     ) -> None:
         super().__init__(module, *args, **kwargs)
         self.objective = objective
-        self.domain_lr_multiplier = domain_lr_multiplier
         self.total_steps = total_steps
         self.shuffle_seed = shuffle_seed
         self.precision = precision
@@ -114,21 +122,21 @@ class DomainAdaptationNet(NeuralNet):
 
     # -- set-up -------------------------------------------------------------------
     def initialize_optimizer(self, triggered_directly=None):
-        """Create the optimizer with the domain classifier in its own group.
+        """Create the optimizer with one parameter group per network.
 
-        The domain classifier is trained (it is part of the optimizer, unlike in
-        the DeepMerge II reference code) at ``lr * domain_lr_multiplier``.
+        The first group is the feature extractor and classifier at ``lr``; each
+        extra network of the objective (e.g. DANN's domain classifier) follows in
+        its own group at ``lr`` times the objective's multiplier for it, in the
+        order of ``module.extra_module_names``. Every network is trained (the
+        DeepMerge II reference code left its domain classifier out of the
+        optimizer).
         """
         kwargs = self.get_params_for("optimizer")
         kwargs.pop("lr", None)
-        network, domain = [], []
-        for name, param in self.module_.named_parameters():
-            if not param.requires_grad:
-                continue
-            (domain if name.startswith("domain_classifier.") else network).append(param)
-        groups = [{"params": network, "lr": self.lr}]
-        if domain:
-            groups.append({"params": domain, "lr": self.lr * self.domain_lr_multiplier})
+        groups = [
+            {"params": params, "lr": lr}
+            for params, lr in parameter_groups(self.module_, self.objective, self.lr)
+        ]
         self.optimizer_ = self.optimizer(groups, **kwargs)
         return self
 
@@ -175,7 +183,7 @@ class DomainAdaptationNet(NeuralNet):
 
     def train_step_single(self, batch, **fit_params):
         """Compute the objective on one source/target batch pair and backpropagate."""
-        self._set_training(True)
+        self.module_.train(True)
         xs, ys, xt = batch
         progress = min(self.steps_done_ / max(self.total_steps, 1), 1.0)
         with self.precision_policy.autocast():
@@ -190,26 +198,35 @@ class DomainAdaptationNet(NeuralNet):
             value = result.get(name, 0.0)
             if isinstance(value, torch.Tensor):
                 value = value.item()
-            self.history.record_batch("train_" + name, value)
-        self.history.record_batch("lr", self.optimizer_.param_groups[0]["lr"])
+            self.history.record_batch(train_key(name), value)
+        self.history.record_batch(LEARNING_RATE, self.optimizer_.param_groups[0]["lr"])
         return {"loss": loss, "y_pred": None}
 
-    def _step_optimizer(self, step_fn):
-        """Step the optimizers, through the gradient scaler under float16 AMP.
+    def train_step(self, batch, **fit_params):
+        """One optimisation step: gradients, callbacks, then the optimizer step.
 
-        A :class:`torch.amp.GradScaler` cannot take an optimizer closure: the
-        gradients are computed first, then each optimizer steps on unscaled
-        gradients (the step is skipped when they overflowed) and the scale is
-        updated.
+        The step is taken without a closure, so that float16 AMP can go through
+        its gradient scaler: the gradients are unscaled before the
+        ``on_grad_computed`` callbacks (gradient clipping sees true values) and
+        the step is skipped when they overflowed.
         """
+        self.optimizer_.zero_grad()
+        step = self.train_step_single(batch, **fit_params)
         scaler = getattr(self, "grad_scaler_", None)
-        if scaler is None or step_fn is None:
-            return super()._step_optimizer(step_fn)
-        step_fn()
-        for name in self._optimizers:
-            scaler.step(getattr(self, name + "_"))
-        scaler.update()
-        return None
+        if scaler is not None:
+            scaler.unscale_(self.optimizer_)
+        self.notify(
+            "on_grad_computed",
+            named_parameters=list(self.get_all_learnable_params()),
+            batch=batch,
+            training=True,
+        )
+        if scaler is None:
+            self.optimizer_.step()
+        else:
+            scaler.step(self.optimizer_)
+            scaler.update()
+        return step
 
     def _raise_non_finite(self, result: dict) -> None:
         epoch = len(self.history)
@@ -230,31 +247,28 @@ class DomainAdaptationNet(NeuralNet):
         )
 
     def best_weights(self) -> dict | None:
-        """Weights of the best validation epoch kept by early stopping, if any."""
-        callbacks = dict(self.callbacks_)
-        early_stopping = callbacks.get("early_stopping")
-        return getattr(early_stopping, "best_model_weights_", None)
+        """Weights of the best validation epoch kept so far, if any."""
+        keeper = dict(self.callbacks_).get("best_weights")
+        return None if keeper is None else keeper.weights
 
     def selection_key(self) -> str:
-        """History key that early stopping monitors to choose the kept model."""
+        """History key that chooses the kept model."""
         has_monitor = "target_monitor" in dict(self.callbacks_)
-        return SELECTION_LOSS if has_monitor else "valid_loss"
+        return SELECTION_LOSS if has_monitor else VALID_LOSS
 
     def best_epoch(self) -> int | None:
-        """Epoch (1-based) of the weights early stopping keeps, if it keeps any.
+        """Epoch (1-based) of the kept weights, if any are kept.
 
         This is the epoch whose weights are restored at the end of training: the
         last one whose monitored loss improved on the best so far by more than
         early stopping's threshold.
         """
-        early_stopping = dict(self.callbacks_).get("early_stopping")
-        if getattr(early_stopping, "best_model_weights_", None) is None:
-            return None
-        return int(early_stopping.best_epoch_)
+        keeper = dict(self.callbacks_).get("best_weights")
+        return None if keeper is None or keeper.weights is None else keeper.epoch
 
     def validation_step(self, batch, **fit_params):
         """Classification loss and logits on a batch of labelled source images."""
-        self._set_training(False)
+        self.module_.train(False)
         xv, yv = batch
         with torch.no_grad():
             with self.precision_policy.autocast():
@@ -274,14 +288,33 @@ def _validation_auc(net, X, y) -> float:
     return roc_auc_score(y, net.predict_proba(X)[:, 1])
 
 
+def parameter_groups(module, objective, lr: float) -> list[tuple[list, float]]:
+    """Trainable parameters and learning rate of each optimizer group.
+
+    The first group holds every trainable parameter outside the objective's extra
+    networks, at ``lr``; each extra network follows at ``lr`` times its
+    multiplier (:meth:`~skdamerge._engine.objectives.Objective.lr_multipliers`).
+    """
+    multipliers = objective.lr_multipliers() if objective is not None else {}
+    extra = tuple(getattr(module, "extra_module_names", ()))
+    groups: list[tuple[list, float]] = [([], lr)] + [
+        ([], lr * multipliers.get(name, 1.0)) for name in extra
+    ]
+    for name, param in module.named_parameters():
+        if not param.requires_grad:
+            continue
+        owner = name.split(".", 1)[0]
+        index = extra.index(owner) + 1 if owner in extra else 0
+        groups[index][0].append(param)
+    return [group for group in groups if group[0]]
+
+
 def make_callbacks(
     components: tuple[str, ...],
     *,
     validation: bool,
     patience: int | None,
-    lr: float,
-    domain_lr_multiplier: float,
-    has_domain_classifier: bool,
+    group_lrs: list[float],
     cycle_length: float | None,
     batches_per_epoch: int,
     target_monitor: TargetMonitor | None = None,
@@ -293,31 +326,32 @@ def make_callbacks(
     components : tuple of str
         Batch-level records of the objective, averaged per epoch.
     validation : bool
-        Whether a source validation set exists (scores and early stopping).
+        Whether a source validation set exists (scores, early stopping and the
+        kept best model).
     patience : int or None
-        Epochs without improvement of ``valid_loss`` before stopping; the best
-        model is restored at the end. None or 0 disables early stopping.
-    lr, domain_lr_multiplier : float
-        Maximum learning rates of the network and of the domain classifier.
-    has_domain_classifier : bool
-        Whether the optimizer has a second parameter group.
+        Epochs without improvement of the monitored loss before stopping. None
+        or 0 disables early stopping (the best model is still kept).
+    group_lrs : list of float
+        Maximum learning rate of each optimizer group (see
+        :func:`parameter_groups`).
     cycle_length : float or None
         Length in epochs of one triangular learning-rate cycle (min = max/10);
         None or 0 keeps the learning rate constant.
     batches_per_epoch : int
         Optimisation steps per epoch.
     target_monitor : TargetMonitor or None, default=None
-        Records the target class fractions per epoch; with it, early stopping
-        monitors ``valid_selection_loss`` (collapsed epochs penalised) instead of
-        ``valid_loss``.
+        Records the target class fractions per epoch; with it, the kept model and
+        early stopping follow ``valid_selection_loss`` (collapsed epochs
+        penalised) instead of ``valid_loss``.
     """
     callbacks: list = [
-        (f"train_{name}", PassthroughScoring(f"train_{name}", None, on_train=True))
+        (train_key(name), PassthroughScoring(train_key(name), None, on_train=True))
         for name in components
     ]
-    callbacks.append(("lr", PassthroughScoring("lr", None, on_train=True)))
+    callbacks.append(
+        (LEARNING_RATE, PassthroughScoring(LEARNING_RATE, None, on_train=True))
+    )
     if cycle_length:
-        max_lr = [lr] + ([lr * domain_lr_multiplier] if has_domain_classifier else [])
         half_cycle = max(1, round(cycle_length * batches_per_epoch / 2))
         callbacks.append(
             (
@@ -326,8 +360,8 @@ def make_callbacks(
                     CyclicLR,
                     step_every="batch",
                     event_name=None,
-                    base_lr=[value / 10 for value in max_lr],
-                    max_lr=max_lr,
+                    base_lr=[value / 10 for value in group_lrs],
+                    max_lr=list(group_lrs),
                     step_size_up=half_cycle,
                     cycle_momentum=False,
                 ),
@@ -336,22 +370,22 @@ def make_callbacks(
     if target_monitor is not None:
         callbacks.append(("target_monitor", target_monitor))
     if validation:
+        monitor = SELECTION_LOSS if target_monitor else VALID_LOSS
         callbacks += [
             (
-                "valid_acc",
-                EpochScoring(_validation_accuracy, False, name="valid_acc"),
+                VALID_ACC,
+                EpochScoring(_validation_accuracy, False, name=VALID_ACC),
             ),
-            ("valid_auc", EpochScoring(_validation_auc, False, name="valid_auc")),
+            (VALID_AUC, EpochScoring(_validation_auc, False, name=VALID_AUC)),
         ]
         if patience:
             callbacks.append(
+                ("best_weights", BestWeights(monitor)),
+            )
+            callbacks.append(
                 (
                     "early_stopping",
-                    EarlyStopping(
-                        monitor=SELECTION_LOSS if target_monitor else "valid_loss",
-                        patience=patience,
-                        load_best=True,
-                    ),
+                    EarlyStopping(monitor=monitor, patience=patience, load_best=False),
                 )
             )
     return callbacks

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._batches import ArrayBatches
+from .batches import ArrayBatches
 
 __all__ = ["forward_batches", "predict_proba_batches"]
 

@@ -1,0 +1,57 @@
+"""Names of the records in a fitted estimator's ``history_``, defined once.
+
+An objective records each of its loss components per batch as ``train_<name>``
+(:func:`train_key`); skorch averages them per epoch. The training loop and the
+callbacks add the learning rate, the source validation scores and the target
+monitor's records. Plots, progress displays and diagnostics read these names from
+here.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CLASSIFICATION_LOSS",
+    "DOMAIN_ACC_SOURCE",
+    "DOMAIN_ACC_TARGET",
+    "ENTROPY_LOSS",
+    "FISHER_LOSS",
+    "GRL_COEFFICIENT",
+    "LEARNING_RATE",
+    "SELECTION_LOSS",
+    "TARGET_COLLAPSED",
+    "TARGET_MEAN_PROBA",
+    "TARGET_MERGER_FRACTION",
+    "TRAIN_LOSS",
+    "TRANSFER_LOSS",
+    "VALID_ACC",
+    "VALID_AUC",
+    "VALID_LOSS",
+    "train_key",
+]
+
+# Loss components and per-batch records of the objectives.
+CLASSIFICATION_LOSS = "classification_loss"
+TRANSFER_LOSS = "transfer_loss"
+FISHER_LOSS = "fisher_loss"
+ENTROPY_LOSS = "entropy_loss"
+DOMAIN_ACC_SOURCE = "domain_acc_source"
+DOMAIN_ACC_TARGET = "domain_acc_target"
+GRL_COEFFICIENT = "grl_coefficient"
+
+# Records of the training loop and its callbacks.
+TRAIN_LOSS = "train_loss"
+LEARNING_RATE = "lr"
+VALID_LOSS = "valid_loss"
+VALID_ACC = "valid_acc"
+VALID_AUC = "valid_auc"
+
+# Records of the target monitor.
+TARGET_MERGER_FRACTION = "target_merger_fraction"
+TARGET_MEAN_PROBA = "target_mean_proba"
+TARGET_COLLAPSED = "target_collapsed"
+SELECTION_LOSS = "valid_selection_loss"
+
+
+def train_key(component: str) -> str:
+    """History key of an objective's per-batch record, e.g. ``train_fisher_loss``."""
+    return "train_" + component

@@ -1,0 +1,39 @@
+"""The "no DA" baseline: cross-entropy on the labelled source batch only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..module import DomainAdaptationModule
+from ._base import Objective, float32_losses
+from ._registry import register_objective
+
+__all__ = ["SourceOnlyObjective"]
+
+
+@register_objective
+@dataclass
+class SourceOnlyObjective(Objective):
+    """Cross-entropy on the labelled source batch only (DeepMerge II "noDA")."""
+
+    name = "source-only"
+    label = "noDA"
+    uses_target = False
+
+    def __call__(
+        self,
+        module: DomainAdaptationModule,
+        criterion: nn.Module,
+        xs: torch.Tensor,
+        ys: torch.Tensor,
+        xt: torch.Tensor | None,
+        progress: float,
+    ) -> dict[str, torch.Tensor | float]:
+        """Compute the loss of one training step."""
+        _, logits = module(xs)
+        with float32_losses(xs.device.type):
+            classification = criterion(logits.float(), ys)
+        return {"loss": classification, "classification_loss": classification}
