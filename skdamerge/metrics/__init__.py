@@ -88,11 +88,9 @@ References
    Data Mining and Knowledge Discovery 17, 164-206.
 """
 
-from ._merger_fraction import (
-    MergerFractionEstimate,
-    estimate_merger_fraction,
-    inject_into_target_sky,
-)
+from ._injection import inject_into_target_sky
+from ._merger_fraction import estimate_merger_fraction
+from ._merger_fraction_estimate import MergerFractionEstimate
 from ._report import (
     DomainAdaptationReport,
     ReportComparison,
