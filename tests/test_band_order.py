@@ -13,7 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skdamerge.datasets import make_galaxy_mergers
-from skdamerge.datasets._simulator import _WAVELENGTH_NM
+from skdamerge.datasets._sim_instruments import _WAVELENGTH_NM
 
 
 @pytest.fixture(scope="module", params=["sim2sim", "sim2real"])

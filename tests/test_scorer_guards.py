@@ -21,7 +21,7 @@ from skdamerge.metrics import (
     prediction_entropy,
     soft_neighborhood_density,
 )
-from skdamerge.metrics._scorers import _source_fraction
+from skdamerge.metrics._scorer_base import _source_fraction
 from skdamerge.pipeline import make_da_pipeline
 from skdamerge.preprocessing import ChannelStandardizer
 

@@ -4,9 +4,9 @@ from scipy import ndimage
 from scipy.stats import spearmanr
 from sklearn.utils import Bunch
 
-from skdamerge.datasets import _simulator as simulator
-from skdamerge.datasets import make_galaxy_mergers
-from skdamerge.datasets._simulator import _SDSS, _SIM_Z0, _psf_transfer
+from skdamerge.datasets import _sim_observation, make_galaxy_mergers
+from skdamerge.datasets._sim_instruments import _SDSS, _SIM_Z0
+from skdamerge.datasets._sim_observation import _psf_transfer
 
 
 def _sky_sigma(mu_lim, image_size=75):
@@ -103,7 +103,7 @@ def test_deterministic_with_int_seed():
 def test_generator_seed_and_thread_count(monkeypatch):
     a = make_galaxy_mergers(300, random_state=np.random.default_rng(3))
     b = make_galaxy_mergers(300, random_state=np.random.default_rng(3))
-    monkeypatch.setattr(simulator, "_MAX_THREADS", 1)
+    monkeypatch.setattr(_sim_observation, "_MAX_THREADS", 1)
     c = make_galaxy_mergers(300, random_state=np.random.default_rng(3))
     for u, v, w in zip(a, b, c, strict=True):
         np.testing.assert_array_equal(u, v)

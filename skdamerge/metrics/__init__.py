@@ -88,26 +88,23 @@ References
    Data Mining and Knowledge Discovery 17, 164-206.
 """
 
-from ._merger_fraction import (
-    MergerFractionEstimate,
-    estimate_merger_fraction,
-    inject_into_target_sky,
+from ._injection import inject_into_target_sky
+from ._label_free_scorers import (
+    DEV_COLLAPSE_SCORE,
+    make_dev_scorer,
+    make_entropy_scorer,
+    make_im_scorer,
+    make_snd_scorer,
 )
+from ._merger_fraction import estimate_merger_fraction
+from ._merger_fraction_estimate import MergerFractionEstimate
 from ._report import (
     DomainAdaptationReport,
     ReportComparison,
     compare_reports,
     domain_adaptation_report,
 )
-from ._scorers import (
-    DEV_COLLAPSE_SCORE,
-    make_dev_scorer,
-    make_entropy_scorer,
-    make_im_scorer,
-    make_snd_scorer,
-    make_target_scorer,
-    source_accuracy_scorer,
-)
+from ._supervised_scorers import make_target_scorer, source_accuracy_scorer
 from ._table import METRIC_LABELS, metric_table, normalized_confusion_matrix
 from ._unsupervised import (
     deep_embedded_validation,

@@ -1,4 +1,9 @@
-"""Scorers for ``GridSearchCV`` and friends, including label-free ones."""
+"""Label-free scorers for unsupervised domain adaptation, guarded against collapse.
+
+Entropy, information maximisation, soft neighbourhood density and deep embedded
+validation of a fitted estimator on the unlabelled target set, each giving a
+model whose target predictions collapsed onto one class its worst score.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from sklearn.metrics import (
-    accuracy_score,
-    get_scorer,
-)
 
-from ._collapse import TargetCollapse, target_collapse
-from ._fitted import fitted_attribute, predict_proba_in
-from ._report import _positive_column
-from ._table import metric_table
+from ._scorer_base import _GuardedScorer
 from ._unsupervised import (
     deep_embedded_validation,
     density_ratio_weights,
@@ -24,200 +22,19 @@ from ._unsupervised import (
     soft_neighborhood_density,
 )
 
-# ---------------------------------------------------------------------------
-# Scorers
-# ---------------------------------------------------------------------------
-
-
-def _source_fraction(estimator) -> float:
-    """Merger fraction of the labels the estimator was fitted on (0.5 if unknown).
-
-    Read from ``source_merger_fraction_``, on the estimator or, for a pipeline,
-    on its final step.
-    """
-    fraction = fitted_attribute(estimator, "source_merger_fraction_")
-    return 0.5 if fraction is None else float(fraction)
-
-
-def _collapse_verdict(estimator, proba) -> TargetCollapse | None:
-    """:func:`target_collapse` of binary target probabilities; None otherwise."""
-    proba = np.asarray(proba, dtype=np.float64)
-    if proba.ndim != 2 or proba.shape[1] != 2 or len(proba) == 0:
-        return None
-    return target_collapse(proba, _source_fraction(estimator))
-
-
-class _Scorer:
-    """Base of the scorers: ``scorer(estimator, X, y)``, greater is better."""
-
-    _factory = ""
-
-    def __init__(self, X_target, **params):
-        self.X_target = X_target
-        self._params = params
-
-    def __call__(self, estimator, X=None, y=None) -> float:
-        return float(self._score(estimator, X, y))
-
-    def _score(self, estimator, X, y) -> float:
-        raise NotImplementedError
-
-    def __repr__(self) -> str:
-        shape = getattr(self.X_target, "shape", None)
-        parts = [f"X_target=<array of shape {shape}>"]
-        parts += [f"{k}={v!r}" for k, v in self._params.items()]
-        return f"{self._factory}({', '.join(parts)})"
-
-
-class _GuardedScorer(_Scorer):
-    """A label-free scorer that gives a collapsed model its worst score.
-
-    Before scoring, the target predictions are checked with
-    :func:`~skdamerge.metrics._collapse.target_collapse` (the criterion of the
-    training engine); a ``collapsed`` verdict returns :meth:`collapse_score`
-    instead of the criterion. Subclasses implement ``_criterion(estimator, X, y,
-    proba_target)``.
-    """
-
-    # Whether the criterion reads predict_proba(X_target) (computed once).
-    _needs_proba = True
-
-    def __init__(self, X_target, guard_collapse=True, **params):
-        super().__init__(X_target, **params, guard_collapse=guard_collapse)
-        self.guard_collapse = guard_collapse
-
-    def collapse_score(self, n_classes: int = 2) -> float:
-        """Return the score of a collapsed model, below every criterion value."""
-        raise NotImplementedError
-
-    def _score(self, estimator, X, y):
-        proba = None
-        if self.guard_collapse or self._needs_proba:
-            proba = predict_proba_in(estimator, self.X_target, "target")
-        if self.guard_collapse:
-            verdict = _collapse_verdict(estimator, proba)
-            if verdict is not None and verdict.collapsed:
-                return self.collapse_score(proba.shape[1])
-        return self._criterion(estimator, X, y, proba)
-
-    def _criterion(self, estimator, X, y, proba) -> float:
-        raise NotImplementedError
-
+__all__ = [
+    "DEV_COLLAPSE_SCORE",
+    "make_dev_scorer",
+    "make_entropy_scorer",
+    "make_im_scorer",
+    "make_snd_scorer",
+]
 
 #: Score that :func:`make_dev_scorer` gives a model whose target predictions
 #: collapsed onto one class. The DEV risk has no bound, so the guard uses a constant
 #: far below the (negative) risk of any working model, finite so that searches
 #: average and rank it without warnings.
 DEV_COLLAPSE_SCORE = -1e6
-
-_TABLE_METRICS = {
-    "accuracy": "accuracy",
-    "roc_auc": "auc",
-    "auc": "auc",
-    "precision": "precision",
-    "recall": "recall",
-    "f1": "f1",
-}
-
-
-class _TargetScorer(_Scorer):
-    _factory = "make_target_scorer"
-
-    def __init__(self, X_target, y_target, metric, pos_label):
-        super().__init__(X_target, metric=metric, pos_label=pos_label)
-        self.y_target = y_target
-        self.metric = metric
-        self.pos_label = pos_label
-
-    def _score(self, estimator, X, y):
-        metric = self.metric
-        if isinstance(metric, str) and (
-            metric in _TABLE_METRICS or metric == "neg_brier_score"
-        ):
-            column, pos, _ = _positive_column(estimator, self.pos_label)
-            p = predict_proba_in(estimator, self.X_target, "target")[:, column]
-            table = metric_table(self.y_target, p, pos_label=pos)
-            if metric == "neg_brier_score":
-                return -table["brier"]
-            return table[_TABLE_METRICS[metric]]
-        scorer = get_scorer(metric) if isinstance(metric, str) else metric
-        return scorer(estimator, self.X_target, self.y_target)
-
-
-def make_target_scorer(
-    X_target: ArrayLike,
-    y_target: ArrayLike,
-    metric: str | Callable = "accuracy",
-    *,
-    pos_label: Any = None,
-) -> Callable[..., float]:
-    """Scorer that evaluates a supervised metric on a fixed, labelled target set.
-
-    For benchmarks where the target labels are known (e.g. simulated noisy images):
-    it measures what domain adaptation is meant to improve. Scikit-learn passes only
-    the held-out source fold to a scorer, so the target set is bound here and the
-    fold's ``X, y`` are ignored; every candidate of a search is scored on the same
-    target data. Selecting hyperparameters this way uses target labels, which a
-    real application does not have: report it as an oracle, not as a method.
-
-    Parameters
-    ----------
-    X_target : array-like
-        Target samples.
-    y_target : array-like of shape (n_target,)
-        Their labels.
-    metric : str or callable, default="accuracy"
-        ``"accuracy"``, ``"roc_auc"``, ``"precision"``, ``"recall"``, ``"f1"`` or
-        ``"neg_brier_score"`` (computed by :func:`metric_table` with the merger as
-        positive class), any other scikit-learn scorer name, or a scorer callable
-        ``scorer(estimator, X, y)``.
-    pos_label : object, default=None
-        Merger label for the metric-table metrics; None takes
-        ``estimator.classes_[1]``.
-
-    Returns
-    -------
-    callable
-        ``scorer(estimator, X, y) -> float``, greater is better.
-
-    References
-    ----------
-    .. [1] You, K., Wang, X., Long, M., Jordan, M. I. (2019). "Towards accurate
-       model selection in deep unsupervised domain adaptation." ICML, PMLR 97,
-       7124-7133 (target-label selection as the upper bound of model selection).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn.model_selection import GridSearchCV
-    >>> from skdamerge import MMDClassifier
-    >>> from skdamerge.metrics import make_target_scorer
-    >>> rng = np.random.default_rng(0)
-    >>> Xs = rng.normal(size=(60, 5)).astype("float32"); ys = (Xs[:, 0] > 0) * 1
-    >>> Xt = Xs[:50] + 1; yt = ys[:50]
-    >>> search = GridSearchCV(
-    ...     MMDClassifier(max_epochs=1, batch_size=16, random_state=0),
-    ...     {"transfer_weight": [0.0, 1.0]},
-    ...     scoring=make_target_scorer(Xt, yt, "roc_auc"),
-    ...     cv=2,
-    ... ).fit(Xs, ys, X_target=Xt)
-    >>> sorted(search.best_params_)
-    ['transfer_weight']
-    """
-    if len(X_target) != len(y_target):
-        raise ValueError(
-            f"X_target and y_target have different lengths: {len(X_target)}, "
-            f"{len(y_target)}."
-        )
-    if not (isinstance(metric, str) or callable(metric)):
-        raise TypeError(f"metric must be a string or a scorer, got {metric!r}.")
-    if (
-        isinstance(metric, str)
-        and metric not in _TABLE_METRICS
-        and (metric != "neg_brier_score")
-    ):
-        get_scorer(metric)  # raise now for an unknown name
-    return _TargetScorer(X_target, y_target, metric, pos_label)
 
 
 class _EntropyScorer(_GuardedScorer):
@@ -578,32 +395,3 @@ def make_dev_scorer(
     if loss not in ("log_loss", "error"):
         raise ValueError(f"loss must be 'log_loss' or 'error', got {loss!r}.")
     return _DEVScorer(X_target, loss, discriminator, cv, random_state, guard_collapse)
-
-
-def source_accuracy_scorer(estimator: Any, X: ArrayLike, y: ArrayLike) -> float:
-    """Accuracy on the held-out source fold: the no-adaptation selection baseline.
-
-    Plain ``accuracy_score(y, estimator.predict(X))`` with the scorer interface
-    of the other criteria, so that a search can compare them. It ignores the
-    target domain entirely, so it favours models that fit the source best, which
-    the domain shift may punish.
-
-    Parameters
-    ----------
-    estimator : fitted classifier
-        The model to score.
-    X, y : array-like
-        The source validation fold.
-
-    Returns
-    -------
-    float
-        Fraction of correct predictions.
-
-    References
-    ----------
-    .. [1] You, K., Wang, X., Long, M., Jordan, M. I. (2019). "Towards accurate
-       model selection in deep unsupervised domain adaptation." ICML, PMLR 97,
-       7124-7133 (source risk as a selection baseline).
-    """
-    return float(accuracy_score(y, estimator.predict(X)))

@@ -1,0 +1,46 @@
+"""Domain-adaptation losses of DeepMerge II [1]_ as pure functions on torch tensors.
+
+Every function takes tensors and returns a scalar tensor (or Python floats for the
+diagnostics), so the losses can be combined freely in a training step:
+
+- :func:`mmd_loss`: multi-kernel maximum mean discrepancy (transfer loss, eq. 6-7),
+- :func:`gradient_reversal`, :class:`GradientReversal`, :func:`grl_coefficient`,
+  :func:`domain_adversarial_loss`, :func:`domain_accuracy`: domain-adversarial
+  training (eq. 8-9),
+- :func:`fisher_loss`: Fisher trace ratio or difference on source features (eq. 10),
+- :func:`entropy_loss`: entropy minimisation on target predictions (eq. 11),
+- :func:`total_loss`: the weighted sum of eq. 2.
+
+References
+----------
+.. [1] Ćiprijanović, A., Kafkes, D., Downey, K., et al. (2021). "DeepMerge II:
+   Building robust deep learning algorithms for merging galaxy identification
+   across domains." MNRAS 506, 677-691.
+"""
+
+from ._adversarial import (
+    GradientReversal,
+    domain_accuracy,
+    domain_adversarial_loss,
+    gradient_reversal,
+    grl_coefficient,
+)
+from ._entropy import entropy_loss
+from ._fisher import (
+    check_fisher_weights,  # noqa: F401  (the estimators' check)
+    fisher_loss,
+)
+from ._mmd import mmd_loss
+from ._total import total_loss
+
+__all__ = [
+    "GradientReversal",
+    "domain_accuracy",
+    "domain_adversarial_loss",
+    "entropy_loss",
+    "fisher_loss",
+    "gradient_reversal",
+    "grl_coefficient",
+    "mmd_loss",
+    "total_loss",
+]
