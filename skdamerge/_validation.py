@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
@@ -13,6 +14,7 @@ __all__ = [
     "check_images",
     "check_same_sample_shape",
     "check_target_size",
+    "resolve_positive_class",
 ]
 
 #: Absolute pixel values above this trigger a warning suggesting standardisation.
@@ -166,3 +168,47 @@ def check_binary_labels(
             f"got 1 class: {classes.tolist()}; training needs examples of both."
         )
     return classes, y_encoded.astype(np.int64)
+
+
+def resolve_positive_class(
+    classes, pos_label: Any = None, *, name: str = "pos_label"
+) -> tuple[int, Any, Any]:
+    """Find the positive (merger) class among a binary classifier's classes.
+
+    Parameters
+    ----------
+    classes : array-like of two labels
+        The classifier's ``classes_``, in the order of the ``predict_proba``
+        columns.
+    pos_label : label or None, default=None
+        The positive class; None takes ``classes[1]`` (1, merger, for 0/1 labels).
+    name : str, default="pos_label"
+        Argument name used in error messages.
+
+    Returns
+    -------
+    index : int
+        Column of the positive class in ``predict_proba``.
+    positive : label
+        The positive class.
+    negative : label
+        The other class.
+
+    Raises
+    ------
+    ValueError
+        If there are not exactly two classes, or ``pos_label`` is not one of them.
+    """
+    classes = list(classes)
+    if len(classes) != 2:
+        raise ValueError(
+            f"The estimator must be a binary classifier, it has classes {classes}."
+        )
+    if pos_label is None:
+        pos_label = classes[1]
+    if pos_label not in classes:
+        raise ValueError(
+            f"{name}={pos_label!r} is not one of the estimator's classes {classes}."
+        )
+    index = classes.index(pos_label)
+    return index, classes[index], classes[1 - index]

@@ -7,7 +7,11 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from skdamerge import MMDClassifier
-from skdamerge._validation import check_binary_labels, check_images
+from skdamerge._validation import (
+    check_binary_labels,
+    check_images,
+    resolve_positive_class,
+)
 
 DTYPES = [
     np.bool_,
@@ -109,3 +113,45 @@ def test_target_too_small(tiny_shift):
     with pytest.warns(UserWarning, match="fewer than batch_size=32"):
         clf.fit(Xs, ys, X_target=Xt[:10])
     assert clf.n_target_samples_ == 10
+
+
+@pytest.mark.parametrize(
+    ("classes", "pos_label", "expected"),
+    [
+        ([0, 1], None, (1, 1, 0)),
+        ([0, 1], 0, (0, 0, 1)),
+        (np.array(["merger", "non-merger"]), None, (1, "non-merger", "merger")),
+        (np.array(["merger", "non-merger"]), "merger", (0, "merger", "non-merger")),
+        ([False, True], True, (1, True, False)),
+    ],
+)
+def test_resolve_positive_class(classes, pos_label, expected):
+    assert resolve_positive_class(classes, pos_label) == expected
+
+
+def test_resolve_positive_class_rejects_unknown_labels_and_more_classes():
+    with pytest.raises(
+        ValueError, match=r"target_class=2 is not one of the .*\[0, 1\]"
+    ):
+        resolve_positive_class([0, 1], 2, name="target_class")
+    with pytest.raises(ValueError, match="must be a binary classifier"):
+        resolve_positive_class([0, 1, 2])
+
+
+def test_displays_report_and_gradcam_agree_on_the_positive_class(tiny_shift):
+    from skdamerge.inspection import GradCAMDisplay
+    from skdamerge.inspection._utils import positive_scores
+    from skdamerge.metrics._report import _positive_column
+
+    Xs, ys, _, _ = tiny_shift
+    labels = np.where(ys == 1, "merger", "a-non-merger")
+    clf = MMDClassifier(max_epochs=1, random_state=0).fit(Xs, labels)
+    assert list(clf.classes_) == ["a-non-merger", "merger"]
+    score, label = positive_scores(clf, Xs[:4])
+    assert label == "merger"
+    np.testing.assert_allclose(score, clf.predict_proba(Xs[:4])[:, 1])
+    assert _positive_column(clf, None) == (1, "merger", "a-non-merger")
+    assert _positive_column(clf, "a-non-merger") == (0, "a-non-merger", "merger")
+    assert GradCAMDisplay.from_estimator(clf, Xs[:2]).target_class == "merger"
+    with pytest.raises(ValueError, match="target_class='star'"):
+        GradCAMDisplay.from_estimator(clf, Xs[:2], target_class="star")
