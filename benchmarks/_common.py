@@ -13,6 +13,8 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from skdamerge._engine.precision import cpu_supports_bf16
+
 
 def peak_rss_mib() -> float:
     """Peak resident memory of this process so far, in MiB."""
@@ -48,13 +50,6 @@ def machine_summary() -> str:
         f"{torch.get_num_threads()} threads, CPU bf16 instructions: {bf16}, "
         f"CUDA: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no'}"
     )
-
-
-def cpu_supports_bf16() -> bool:
-    """Whether the CPU has native bf16 instructions (AVX512-BF16 or AMX)."""
-    check = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
-    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    return bool((check and check()) or (amx and amx()))
 
 
 def synthetic_images(

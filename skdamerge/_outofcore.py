@@ -20,9 +20,10 @@ its pages are dropped from the process every ``RELEASE_BYTES``
 from __future__ import annotations
 
 import mmap
-import warnings
 
 import numpy as np
+
+from ._validation import check_image_shape, warn_large_values
 
 __all__ = ["LazyImages", "check_lazy_images", "is_lazy_array"]
 
@@ -347,21 +348,11 @@ def check_lazy_images(
             f"{name} has dtype {dtype}; images must be numbers (float, int or "
             "bool), converted to float32 batch by batch."
         )
-    if len(X.shape) not in (2, 3, 4):
-        raise ValueError(
-            f"{name} must be images of shape (n_samples, channels, height, width) "
-            f"or flat features (n_samples, n_features); got {len(X.shape)} "
-            f"dimensions with shape {tuple(X.shape)}."
-        )
+    check_image_shape(X.shape, name)
     if X.shape[0] < 1:
         raise ValueError(
             f"Found array with 0 sample(s) (shape={tuple(X.shape)}) while a minimum "
             f"of 1 is required: {name} is empty."
-        )
-    if len(X.shape) == 4 and X.shape[-1] in (1, 3, 4, 5) and X.shape[1] > 5:
-        raise ValueError(
-            f"{name} looks channels-last with shape {tuple(X.shape)}; images must be "
-            "channels-first (n_samples, channels, height, width)."
         )
     images = LazyImages(X, add_channel_axis=len(X.shape) == 3)
     if check_finite == "on_read":
@@ -378,13 +369,5 @@ def check_lazy_images(
             if block.size:  # max and min: no temporary array
                 largest = max(largest, float(block.max()), -float(block.min()))
         images.release()
-    if largest > large_value:
-        warnings.warn(
-            f"{name} has values up to {largest:.3g}; networks train badly on such "
-            "magnitudes and the loss may overflow. Standardise the images "
-            "(skdamerge.preprocessing.ChannelStandardizer) or apply an arcsinh "
-            "stretch first.",
-            UserWarning,
-            stacklevel=3,
-        )
+    warn_large_values(name, largest, limit=large_value)
     return images

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
@@ -10,9 +11,13 @@ from sklearn.utils.validation import check_array, column_or_1d
 
 __all__ = [
     "check_binary_labels",
+    "check_image_shape",
     "check_images",
     "check_same_sample_shape",
     "check_target_size",
+    "looks_channels_last",
+    "resolve_positive_class",
+    "warn_large_values",
 ]
 
 #: Absolute pixel values above this trigger a warning suggesting standardisation.
@@ -53,30 +58,89 @@ def check_images(X, name: str = "X") -> np.ndarray:
             raise
         # Name the argument in scikit-learn's messages that do not.
         raise type(error)(f"{name}: {error}") from error
+    check_image_shape(X.shape, name)
     if X.ndim == 3:
         X = X[:, np.newaxis]
-    if X.ndim not in (2, 4):
+    if X.size:
+        warn_large_values(name, float(np.abs(X).max()))
+    return X
+
+
+def looks_channels_last(shape: tuple[int, ...]) -> bool:
+    """Return whether a 4-D image ``shape`` looks channels-last.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Array shape.
+
+    Returns
+    -------
+    bool
+        True for ``(n, height, width, channels)`` with 1, 3, 4 or 5 channels and
+        more than 5 rows: images are ``(n, channels, height, width)``.
+    """
+    return len(shape) == 4 and shape[-1] in (1, 3, 4, 5) and shape[1] > 5
+
+
+def check_image_shape(shape: tuple[int, ...], name: str = "X") -> None:
+    """Raise unless ``shape`` is that of images or flat features.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Shape of an in-memory, on-disk or dask array.
+    name : str, default="X"
+        Argument name used in error messages.
+
+    Raises
+    ------
+    ValueError
+        Unless the shape is ``(n_samples, n_features)``,
+        ``(n_samples, height, width)`` or channels-first
+        ``(n_samples, channels, height, width)``.
+    """
+    shape = tuple(shape)
+    if len(shape) not in (2, 3, 4):
         raise ValueError(
             f"{name} must be images of shape (n_samples, channels, height, width) "
-            f"or flat features (n_samples, n_features); got {X.ndim} dimensions "
-            f"with shape {X.shape}."
+            f"or flat features (n_samples, n_features); got {len(shape)} "
+            f"dimensions with shape {shape}."
         )
-    if X.ndim == 4 and X.shape[-1] in (1, 3, 4, 5) and X.shape[1] > 5:
+    if looks_channels_last(shape):
         raise ValueError(
-            f"{name} looks channels-last with shape {X.shape}; images must be "
+            f"{name} looks channels-last with shape {shape}; images must be "
             f"channels-first (n_samples, channels, height, width). Convert with "
             f"np.moveaxis({name}, -1, 1)."
         )
-    if X.size and float(np.abs(X).max()) > LARGE_VALUE:
+
+
+def warn_large_values(
+    name: str, largest: float, *, limit: float = LARGE_VALUE, stacklevel: int = 3
+) -> None:
+    """Warn when pixel values reach magnitudes that networks train badly on.
+
+    Parameters
+    ----------
+    name : str
+        Argument name used in the warning.
+    largest : float
+        Largest absolute value of the images.
+    limit : float, default=LARGE_VALUE
+        Warn when ``largest`` exceeds it.
+    stacklevel : int, default=3
+        As for :func:`warnings.warn` called in place of this function: the
+        default names the caller of the function that calls this one.
+    """
+    if largest > limit:
         warnings.warn(
-            f"{name} has values up to {float(np.abs(X).max()):.3g}; networks train "
-            "badly on such magnitudes and the loss may overflow. Standardise the "
-            "images (skdamerge.preprocessing.ChannelStandardizer) or apply an "
-            "arcsinh stretch first.",
+            f"{name} has values up to {largest:.3g}; networks train badly on such "
+            "magnitudes and the loss may overflow. Standardise the images "
+            "(skdamerge.preprocessing.ChannelStandardizer) or apply an arcsinh "
+            "stretch first.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=stacklevel + 1,
         )
-    return X
 
 
 def check_target_size(X_target: np.ndarray, batch_size: int) -> None:
@@ -166,3 +230,47 @@ def check_binary_labels(
             f"got 1 class: {classes.tolist()}; training needs examples of both."
         )
     return classes, y_encoded.astype(np.int64)
+
+
+def resolve_positive_class(
+    classes, pos_label: Any = None, *, name: str = "pos_label"
+) -> tuple[int, Any, Any]:
+    """Find the positive (merger) class among a binary classifier's classes.
+
+    Parameters
+    ----------
+    classes : array-like of two labels
+        The classifier's ``classes_``, in the order of the ``predict_proba``
+        columns.
+    pos_label : label or None, default=None
+        The positive class; None takes ``classes[1]`` (1, merger, for 0/1 labels).
+    name : str, default="pos_label"
+        Argument name used in error messages.
+
+    Returns
+    -------
+    index : int
+        Column of the positive class in ``predict_proba``.
+    positive : label
+        The positive class.
+    negative : label
+        The other class.
+
+    Raises
+    ------
+    ValueError
+        If there are not exactly two classes, or ``pos_label`` is not one of them.
+    """
+    classes = list(classes)
+    if len(classes) != 2:
+        raise ValueError(
+            f"The estimator must be a binary classifier, it has classes {classes}."
+        )
+    if pos_label is None:
+        pos_label = classes[1]
+    if pos_label not in classes:
+        raise ValueError(
+            f"{name}={pos_label!r} is not one of the estimator's classes {classes}."
+        )
+    index = classes.index(pos_label)
+    return index, classes[index], classes[1 - index]

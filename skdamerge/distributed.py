@@ -59,6 +59,8 @@ import os
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ._validation import check_image_shape
+
 __all__ = ["predict_proba_dask", "predict_zarr"]
 
 
@@ -95,11 +97,7 @@ def _prepare(estimator, X):
             f"X must be a dask array, got {type(X).__name__}; wrap on-disk data with "
             "dask.array.from_zarr(...) or dask.array.from_array(dataset, chunks=...)."
         )
-    if X.ndim not in (2, 3, 4):
-        raise ValueError(
-            f"X must be images (n_samples, channels, height, width) or flat features "
-            f"(n_samples, n_features); got {X.ndim} dimensions with shape {X.shape}."
-        )
+    check_image_shape(X.shape, "X")
     # one block per group of whole samples
     return X.rechunk({axis: -1 for axis in range(1, X.ndim)})
 

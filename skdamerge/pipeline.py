@@ -55,6 +55,20 @@ def _final_estimator_has(attr: str):
     return check
 
 
+def _active_steps(steps: list, with_final: bool) -> list[tuple[int, str, Any]]:
+    """Return ``(index, name, step)`` of the steps that do something.
+
+    Steps set to None or ``"passthrough"`` are left out; ``with_final=False``
+    leaves out the last step as well. ``index`` is the position in ``steps``.
+    """
+    kept = steps if with_final else steps[:-1]
+    return [
+        (index, name, step)
+        for index, (name, step) in enumerate(kept)
+        if step is not None and step != "passthrough"
+    ]
+
+
 def _can_transform(self) -> bool:
     final = self._final_estimator
     return final == "passthrough" or hasattr(final, "transform")
@@ -153,11 +167,7 @@ class DomainAdaptationPipeline(Pipeline):
             )
         X_raw, X_target_raw = X, X_target
         X_source = X
-        for index, name, transformer in self._iter(
-            with_final=False, filter_passthrough=False
-        ):
-            if transformer is None or transformer == "passthrough":
-                continue
+        for index, name, transformer in _active_steps(self.steps, with_final=False):
             if _accepts_target(transformer):
                 transformer.fit(X_source, y, X_target=X_target)
                 X_source = transformer.transform(X_source)
@@ -215,7 +225,7 @@ class DomainAdaptationPipeline(Pipeline):
                 "domain='target' does not route metadata to the steps; call it "
                 f"without {sorted(params)} or with domain='source'."
             )
-        for _, _, step in self._iter(with_final=with_final):
+        for _, _, step in _active_steps(self.steps, with_final=with_final):
             X = _transform(step, X, "target")
         return X
 

@@ -496,6 +496,26 @@ def test_metric_bars_equal_sklearn_metrics(dann, source_only, shift):
     ]
 
 
+def test_metric_bars_show_the_metric_table(dann, shift):
+    from skdamerge.inspection import METRICS, binary_metrics
+    from skdamerge.metrics import domain_adaptation_report, metric_table
+
+    Xs, ys, Xt, yt = shift
+    display = MetricBarsDisplay.from_estimators({"ADA": dann}, Xs, ys, Xt, yt)
+    report = domain_adaptation_report(dann, Xs, ys, Xt, yt)
+    for domain in ("source", "target"):
+        expected = [getattr(report, domain)[name] for name in METRICS]
+        np.testing.assert_array_equal(
+            _heights(display.bars_[("ADA", domain)]), expected
+        )
+    score = dann.predict_proba(Xt)[:, 1]
+    table = metric_table(yt, score, threshold=0.3)
+    assert binary_metrics(yt, score, threshold=0.3) == {m: table[m] for m in METRICS}
+    assert list(binary_metrics(yt, score)) == list(METRICS)
+    with pytest.raises(ValueError, match="pos_label=7"):
+        binary_metrics(yt, score, pos_label=7)
+
+
 def test_metric_bars_from_metrics_and_errors(dann):
     source = {
         "MMD": {"accuracy": 0.9, "auc": 0.95},

@@ -21,7 +21,13 @@ import skdamerge._outofcore as outofcore
 from skdamerge import DANNClassifier, MMDClassifier, SourceOnlyClassifier
 from skdamerge._engine.net import DomainAdaptationNet
 from skdamerge._engine.objectives import MMDObjective
-from skdamerge._engine.precision import Precision, resolve_precision
+from skdamerge._engine.precision import (
+    BF16_CPU_FEATURES,
+    Precision,
+    cpu_capabilities,
+    cpu_supports_bf16,
+    resolve_precision,
+)
 from skdamerge._outofcore import LazyImages, _file_layout
 
 ESTIMATORS = [SourceOnlyClassifier, MMDClassifier, DANNClassifier]
@@ -71,6 +77,38 @@ def test_resolve_precision_policies():
     cpu_fp16 = Precision("amp", "cpu", torch.float16, scale_gradients=True)
     assert cpu_fp16.autocast().fast_dtype is torch.float16
     assert isinstance(cpu_fp16.make_grad_scaler(), torch.amp.GradScaler)
+
+
+def test_cpu_capabilities_come_from_torchs_public_call():
+    # The public call and the feature names the bf16 check relies on; this fails
+    # when torch renames or removes them.
+    assert callable(getattr(torch.cpu, "get_capabilities", None))
+    capabilities = cpu_capabilities()
+    assert dict(capabilities) == dict(torch.cpu.get_capabilities())
+    if capabilities.get("architecture") in ("x86", "x86_64"):
+        assert set(BF16_CPU_FEATURES) <= set(capabilities)
+    assert cpu_supports_bf16() == any(
+        bool(capabilities.get(name)) for name in BF16_CPU_FEATURES
+    )
+
+
+@pytest.mark.parametrize(
+    ("features", "expected"),
+    [
+        ({"avx512_bf16": True, "amx_tile": False}, True),
+        ({"avx512_bf16": False, "amx_tile": True}, True),
+        ({"avx512_bf16": False, "amx_tile": False, "avx2": True}, False),
+        ({"architecture": "arm64", "bf16": True}, False),
+    ],
+)
+def test_cpu_supports_bf16_reads_the_bf16_features(monkeypatch, features, expected):
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: features)
+    assert cpu_supports_bf16() is expected
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        resolve_precision("bf16", "cpu")
+    emulated = [w for w in caught if "emulated" in str(w.message)]
+    assert len(emulated) == (0 if expected else 1)
 
 
 # -- bf16 ------------------------------------------------------------------------

@@ -15,7 +15,11 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skdamerge import DANNClassifier, MMDClassifier, SourceOnlyClassifier, TargetDomain
 from skdamerge.metrics import make_im_scorer, make_target_scorer
-from skdamerge.pipeline import DomainAdaptationPipeline, make_da_pipeline
+from skdamerge.pipeline import (
+    DomainAdaptationPipeline,
+    _active_steps,
+    make_da_pipeline,
+)
 from skdamerge.preprocessing import ChannelStandardizer
 
 # Fast settings: scikit-learn's checks use small tabular data (MLP backbone).
@@ -183,6 +187,45 @@ def test_da_pipeline_transforms_the_target_with_source_statistics(tabular_shift)
         .fit(Xs, ys)
         .predict_proba(Xs),
         plain.fit(Xs, ys).predict_proba(Xs),
+    )
+
+
+def test_da_pipeline_skips_passthrough_and_none_steps():
+    rng = np.random.default_rng(3)
+    Xs = rng.normal(2.0, 3.0, size=(40, 3, 8, 8)).astype(np.float32)
+    ys = np.tile([0, 1], 20)
+    Xt = rng.normal(-5.0, 0.5, size=(30, 3, 8, 8)).astype(np.float32)
+    scaler = ChannelStandardizer()
+    steps = [
+        ("skip", "passthrough"),
+        ("scale", scaler),
+        ("none", None),
+        ("clf", MMDClassifier(**FAST)),
+    ]
+    assert _active_steps(steps, with_final=False) == [(1, "scale", scaler)]
+    assert [name for _, name, _ in _active_steps(steps, with_final=True)] == [
+        "scale",
+        "clf",
+    ]
+    with_skips = DomainAdaptationPipeline(steps).fit(Xs, ys, X_target=Xt)
+    plain = make_da_pipeline(ChannelStandardizer(), MMDClassifier(**FAST))
+    plain.fit(Xs, ys, X_target=Xt)
+    # The skipped steps stay as they were; the fitted scaler is the same.
+    assert with_skips.named_steps["skip"] == "passthrough"
+    assert with_skips.named_steps["none"] is None
+    np.testing.assert_allclose(
+        with_skips.named_steps["scale"].mean_, plain[0].mean_, rtol=1e-6
+    )
+    for domain in ("source", "target"):
+        np.testing.assert_allclose(
+            with_skips.predict_proba(Xt, domain=domain),
+            plain.predict_proba(Xt, domain=domain),
+            atol=1e-6,
+        )
+    np.testing.assert_allclose(
+        with_skips.transform(Xt, domain="target"),
+        plain.transform(Xt, domain="target"),
+        atol=1e-6,
     )
 
 

@@ -7,7 +7,14 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from skdamerge import MMDClassifier
-from skdamerge._validation import check_binary_labels, check_images
+from skdamerge._validation import (
+    check_binary_labels,
+    check_image_shape,
+    check_images,
+    looks_channels_last,
+    resolve_positive_class,
+    warn_large_values,
+)
 
 DTYPES = [
     np.bool_,
@@ -109,3 +116,105 @@ def test_target_too_small(tiny_shift):
     with pytest.warns(UserWarning, match="fewer than batch_size=32"):
         clf.fit(Xs, ys, X_target=Xt[:10])
     assert clf.n_target_samples_ == 10
+
+
+@pytest.mark.parametrize(
+    ("classes", "pos_label", "expected"),
+    [
+        ([0, 1], None, (1, 1, 0)),
+        ([0, 1], 0, (0, 0, 1)),
+        (np.array(["merger", "non-merger"]), None, (1, "non-merger", "merger")),
+        (np.array(["merger", "non-merger"]), "merger", (0, "merger", "non-merger")),
+        ([False, True], True, (1, True, False)),
+    ],
+)
+def test_resolve_positive_class(classes, pos_label, expected):
+    assert resolve_positive_class(classes, pos_label) == expected
+
+
+def test_resolve_positive_class_rejects_unknown_labels_and_more_classes():
+    with pytest.raises(
+        ValueError, match=r"target_class=2 is not one of the .*\[0, 1\]"
+    ):
+        resolve_positive_class([0, 1], 2, name="target_class")
+    with pytest.raises(ValueError, match="must be a binary classifier"):
+        resolve_positive_class([0, 1, 2])
+
+
+def test_displays_report_and_gradcam_agree_on_the_positive_class(tiny_shift):
+    from skdamerge.inspection import GradCAMDisplay
+    from skdamerge.inspection._utils import positive_scores
+    from skdamerge.metrics._report import _positive_column
+
+    Xs, ys, _, _ = tiny_shift
+    labels = np.where(ys == 1, "merger", "a-non-merger")
+    clf = MMDClassifier(max_epochs=1, random_state=0).fit(Xs, labels)
+    assert list(clf.classes_) == ["a-non-merger", "merger"]
+    score, label = positive_scores(clf, Xs[:4])
+    assert label == "merger"
+    np.testing.assert_allclose(score, clf.predict_proba(Xs[:4])[:, 1])
+    assert _positive_column(clf, None) == (1, "merger", "a-non-merger")
+    assert _positive_column(clf, "a-non-merger") == (0, "a-non-merger", "merger")
+    assert GradCAMDisplay.from_estimator(clf, Xs[:2]).target_class == "merger"
+    with pytest.raises(ValueError, match="target_class='star'"):
+        GradCAMDisplay.from_estimator(clf, Xs[:2], target_class="star")
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"),
+    [
+        ((4, 16, 16, 3), True),
+        ((4, 75, 75, 5), True),
+        ((4, 3, 16, 16), False),
+        ((4, 5, 16, 3), False),  # five bands, three columns: channels-first
+        ((4, 16, 16, 7), False),
+        ((4, 16, 3), False),
+    ],
+)
+def test_looks_channels_last(shape, expected):
+    assert looks_channels_last(shape) is expected
+
+
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [
+        ((3, 1, 1, 1, 1, 1), r"got 6 dimensions with shape \(3, 1, 1, 1, 1, 1\)"),
+        ((2, 2, 2, 2, 2), "got 5 dimensions"),
+        ((4, 16, 16, 3), r"Xs looks channels-last .*np.moveaxis\(Xs, -1, 1\)"),
+    ],
+)
+def test_in_memory_and_on_disk_images_share_the_shape_rules(tmp_path, shape, message):
+    from skdamerge._outofcore import check_lazy_images
+
+    with pytest.raises(ValueError, match=message):
+        check_image_shape(shape, "Xs")
+    with pytest.raises(ValueError, match=message):
+        check_images(np.zeros(shape), "Xs")
+    on_disk = np.lib.format.open_memmap(
+        tmp_path / "X.npy", mode="w+", dtype=np.float32, shape=shape
+    )
+    with pytest.raises(ValueError, match=message):
+        check_lazy_images(on_disk, "Xs")
+    for good in ((4, 7), (4, 16, 16), (4, 3, 16, 16)):
+        check_image_shape(good, "Xs")
+
+
+def test_large_value_warning_names_the_callers_caller(tmp_path):
+    from skdamerge._outofcore import check_lazy_images
+
+    def fit_like(X):
+        return check_images(X, "X")
+
+    with pytest.warns(UserWarning, match="ChannelStandardizer") as caught:
+        fit_like(np.full((2, 3, 8, 8), 1e9))
+    assert caught[0].filename == __file__
+    on_disk = np.lib.format.open_memmap(
+        tmp_path / "X.npy", mode="w+", dtype=np.float32, shape=(2, 3, 8, 8)
+    )
+    on_disk[:] = 1e9
+    with pytest.warns(UserWarning, match="X has values up to 1e"):
+        check_lazy_images(on_disk, "X", large_value=1e6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_large_values("X", 10.0)
+        check_lazy_images(on_disk, "X")  # no limit by default

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
-from .._files import load_skdamerge_file
+from .._files import load_skdamerge_file, write_atomic
 
 __all__ = ["EpochCheckpoint", "load_checkpoint"]
 
@@ -76,14 +75,7 @@ class EpochCheckpoint(Callback):
         }
         path = Path(self.path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
-        os.close(handle)
-        try:
-            torch.save(state, temporary)
-            os.replace(temporary, path)
-        finally:
-            if os.path.exists(temporary):
-                os.remove(temporary)
+        write_atomic(path, lambda handle: torch.save(state, handle))
 
 
 def load_checkpoint(path: str | os.PathLike, metadata: dict[str, Any]) -> dict:

@@ -23,22 +23,64 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-__all__ = ["PRECISIONS", "Precision", "cpu_supports_bf16", "resolve_precision"]
+__all__ = [
+    "BF16_CPU_FEATURES",
+    "PRECISIONS",
+    "Precision",
+    "cpu_capabilities",
+    "cpu_supports_bf16",
+    "resolve_precision",
+]
 
 PRECISIONS = ("fp32", "bf16", "amp", "fp16")
 
 
+#: CPU features that give native bfloat16 arithmetic, as named by
+#: :func:`torch.cpu.get_capabilities`.
+BF16_CPU_FEATURES = ("avx512_bf16", "amx_tile")
+
+
+def cpu_capabilities() -> Mapping[str, Any]:
+    """Return the CPU features that torch detected, by name.
+
+    Returns
+    -------
+    mapping of str to bool or int
+        ``{"avx512_bf16": True, "amx_tile": False, ...}``, from
+        :func:`torch.cpu.get_capabilities`. With a torch release that predates it,
+        only the features of :data:`BF16_CPU_FEATURES`, from the per-feature checks
+        that such releases have.
+    """
+    get_capabilities = getattr(torch.cpu, "get_capabilities", None)
+    if get_capabilities is not None:
+        return get_capabilities()
+    # Older torch releases expose the two features only through private helpers
+    # (torch.cpu._is_avx512_bf16_supported, torch.cpu._is_amx_tile_supported);
+    # this is the one place that reads them, and only where the public call is
+    # missing.
+    features = {}
+    for feature in BF16_CPU_FEATURES:
+        check = getattr(torch.cpu, f"_is_{feature}_supported", None)
+        features[feature] = check is not None and bool(check())
+    return features
+
+
 def cpu_supports_bf16() -> bool:
-    """Whether this CPU has native bfloat16 instructions (AVX512-BF16 or AMX)."""
-    checks = (
-        getattr(torch.cpu, "_is_avx512_bf16_supported", None),
-        getattr(torch.cpu, "_is_amx_tile_supported", None),
-    )
-    return any(check is not None and check() for check in checks)
+    """Return whether this CPU has native bfloat16 instructions (AVX512-BF16 or AMX).
+
+    Returns
+    -------
+    bool
+        True when :func:`cpu_capabilities` reports one of :data:`BF16_CPU_FEATURES`.
+    """
+    capabilities = cpu_capabilities()
+    return any(bool(capabilities.get(feature, False)) for feature in BF16_CPU_FEATURES)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from .._validation import check_images
+from .._validation import check_images, resolve_positive_class
 from ._utils import new_axes
 
 __all__ = ["GradCAMDisplay", "grad_cam"]
@@ -31,14 +31,9 @@ def _resolve(module_or_estimator, target_class):
                 f"{type(estimator).__name__} has no trained network (module_); "
                 "grad_cam needs a fitted skdamerge estimator or a torch module."
             )
-        classes = list(np.asarray(estimator.classes_))
-        label = classes[1] if target_class is None else target_class
-        if label not in classes:
-            raise ValueError(
-                f"target_class={target_class!r} is not one of the estimator's "
-                f"classes {classes}."
-            )
-        index = classes.index(label)
+        index, _, _ = resolve_positive_class(
+            np.asarray(estimator.classes_), target_class, name="target_class"
+        )
     elif isinstance(module_or_estimator, nn.Module):
         network = module_or_estimator
         index = 1 if target_class is None else target_class
@@ -475,7 +470,7 @@ class GradCAMDisplay:
         X = check_images(X, "X")
         cams = grad_cam(estimator, X, target_class, layer)
         if target_class is None and hasattr(estimator, "classes_"):
-            target_class = estimator.classes_[1]
+            _, target_class, _ = resolve_positive_class(estimator.classes_)
         display = cls(
             X, cams, target_class=target_class, stretch=stretch, channel=channel
         )

@@ -5,38 +5,28 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    brier_score_loss,
-    f1_score,
-    precision_score,
-    recall_score,
-    roc_auc_score,
-)
 
+from ..metrics import METRIC_LABELS, metric_table
 from ._colors import DOMAIN_HATCH, DOMAIN_LINESTYLE, method_color
 from ._utils import check_estimators, check_labels_pair, new_axes, positive_scores
 
 __all__ = ["METRICS", "MetricBarsDisplay", "binary_metrics"]
 
+#: The metrics drawn, in the order of DeepMerge II Figure 3: the supervised rows
+#: of :func:`skdamerge.metrics.metric_table`.
 METRICS = ("accuracy", "precision", "recall", "f1", "brier", "auc")
-_PRETTY = {
-    "accuracy": "Accuracy",
-    "precision": "Precision",
-    "recall": "Recall",
-    "f1": "F1 score",
-    "brier": "Brier score",
-    "auc": "AUC",
-}
 
 
 def binary_metrics(y_true, y_score, *, pos_label=1, threshold=0.5) -> dict[str, float]:
     """Compute the six metrics of DeepMerge II Table 1 for one model and data set.
 
+    The values of :func:`skdamerge.metrics.metric_table`, in the order of
+    :data:`METRICS`.
+
     Parameters
     ----------
     y_true : array-like of shape (n_samples,)
-        True labels.
+        True binary labels.
     y_score : array-like of shape (n_samples,)
         Probability of the positive class ``pos_label``.
     pos_label : label, default=1
@@ -52,28 +42,17 @@ def binary_metrics(y_true, y_score, *, pos_label=1, threshold=0.5) -> dict[str, 
         ``brier`` (Brier score of the positive-class probability) and ``auc``
         (area under the ROC curve; NaN if ``y_true`` holds a single class).
 
+    See Also
+    --------
+    skdamerge.metrics.metric_table : the same metrics, in the table's order.
+
     References
     ----------
     .. [1] Ćiprijanović, A., et al. (2021). "DeepMerge II." MNRAS 506, 677-691.
        Section 6, Table 1.
     """
-    y_true = np.asarray(y_true)
-    y_score = np.asarray(y_score, dtype=np.float64)
-    positive = y_true == pos_label
-    y_pred = y_score > threshold
-    result = {
-        "accuracy": accuracy_score(positive, y_pred),
-        "precision": precision_score(positive, y_pred, zero_division=0),
-        "recall": recall_score(positive, y_pred, zero_division=0),
-        "f1": f1_score(positive, y_pred, zero_division=0),
-        "brier": brier_score_loss(positive, y_score),
-        "auc": (
-            roc_auc_score(positive, y_score)
-            if 0 < positive.sum() < len(positive)
-            else np.nan
-        ),
-    }
-    return {key: float(value) for key, value in result.items()}
+    table = metric_table(y_true, y_score, pos_label=pos_label, threshold=threshold)
+    return {name: table[name] for name in METRICS}
 
 
 class MetricBarsDisplay:
@@ -183,7 +162,7 @@ class MetricBarsDisplay:
                     linewidth=1.2,
                     label=f"{model} ({domain})",
                 )
-        ax.set_xticks(group, [_PRETTY.get(m, m) for m in self.metrics])
+        ax.set_xticks(group, [METRIC_LABELS.get(m, m) for m in self.metrics])
         ax.set_ylim(0, 1.05)
         ax.set_ylabel("value")
         if legend:
@@ -273,7 +252,7 @@ class MetricBarsDisplay:
         """Compute and draw the metrics of several fitted classifiers.
 
         Predictions are ``predict_proba(X)[:, 1] > 0.5`` for the positive class
-        ``classes_[1]`` (merger); see :func:`binary_metrics`.
+        ``classes_[1]`` (merger); see :func:`skdamerge.metrics.metric_table`.
 
         Parameters
         ----------
@@ -307,7 +286,7 @@ class MetricBarsDisplay:
         for name, estimator in estimators.items():
             for domain, (X, y) in data.items():
                 score, pos_label = positive_scores(estimator, X)
-                tables[domain][name] = binary_metrics(y, score, pos_label=pos_label)
+                tables[domain][name] = metric_table(y, score, pos_label=pos_label)
         return cls.from_metrics(
             tables["source"],
             tables.get("target"),

@@ -8,6 +8,8 @@ import numpy as np
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
+from .._validation import resolve_positive_class
+
 __all__ = [
     "check_estimators",
     "is_fitted",
@@ -26,16 +28,15 @@ def is_fitted(estimator) -> bool:
 
 
 def positive_scores(estimator, X) -> tuple[np.ndarray, object]:
-    """Probability of the positive class ``classes_[1]`` and that label."""
+    """Probability of the positive class ``classes_[1]`` and that label.
+
+    The positive class is found by
+    :func:`skdamerge._validation.resolve_positive_class`.
+    """
     check_is_fitted(estimator)
-    classes = np.asarray(estimator.classes_)
-    if len(classes) != 2:
-        raise ValueError(
-            f"The displays need a binary classifier; {type(estimator).__name__} has "
-            f"{len(classes)} classes."
-        )
+    column, pos_label, _ = resolve_positive_class(np.asarray(estimator.classes_))
     proba = np.asarray(estimator.predict_proba(X))
-    return proba[:, 1], classes[1]
+    return proba[:, column], pos_label
 
 
 def check_estimators(estimators) -> dict[str, object]:

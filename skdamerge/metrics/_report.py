@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.utils.validation import check_is_fitted
 
+from .._validation import resolve_positive_class
 from ._fitted import fitted_attribute, predict_proba_in
 from ._table import (
     _DOMAINS,
@@ -401,21 +402,13 @@ class ReportComparison:
 
 
 def _positive_column(estimator, pos_label) -> tuple[int, Any, Any]:
-    """Index of the merger column of ``predict_proba`` and the two labels."""
+    """Index of the merger column of ``predict_proba`` and the two labels.
+
+    See :func:`skdamerge._validation.resolve_positive_class`; an estimator without
+    ``classes_`` is taken to have the classes 0 and 1.
+    """
     check_is_fitted(estimator)
-    classes = list(getattr(estimator, "classes_", [0, 1]))
-    if len(classes) != 2:
-        raise ValueError(
-            f"The estimator must be a binary classifier, it has classes {classes}."
-        )
-    if pos_label is None:
-        pos_label = classes[1]
-    if pos_label not in classes:
-        raise ValueError(
-            f"pos_label={pos_label!r} is not one of the estimator's classes {classes}."
-        )
-    index = classes.index(pos_label)
-    return index, classes[index], classes[1 - index]
+    return resolve_positive_class(getattr(estimator, "classes_", [0, 1]), pos_label)
 
 
 def domain_adaptation_report(
