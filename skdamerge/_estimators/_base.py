@@ -36,6 +36,7 @@ from .._engine.validation_split import (
     training_data,
     validation_index,
 )
+from .._files import write_atomic
 from .._outofcore import LazyImages, check_lazy_images, is_lazy_array
 from .._param_validation import check_parameters
 from .._target import unwrap_target
@@ -487,21 +488,23 @@ default=None
 
         Parameters
         ----------
-        path : str or path-like
-            Destination file; pass it later as ``init_weights``.
+        path : str, path-like or binary file handle
+            Destination; pass it later as ``init_weights``. A file path is
+            written atomically (whole or not at all).
         """
         check_is_fitted(self, "net_")
         backbone = self.module_.extractor.backbone
         state = {k: v.detach().cpu() for k, v in backbone.state_dict().items()}
-        torch.save(
-            {
-                "format": WEIGHTS_FORMAT,
-                "version": 1,
-                "input_shape": list(self.input_shape_),
-                "state_dict": state,
-            },
-            path,
-        )
+        saved = {
+            "format": WEIGHTS_FORMAT,
+            "version": 1,
+            "input_shape": list(self.input_shape_),
+            "state_dict": state,
+        }
+        if isinstance(path, str | os.PathLike):
+            write_atomic(path, lambda handle: torch.save(saved, handle))
+        else:  # an open file handle
+            torch.save(saved, path)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -6,6 +6,7 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 from sklearn.exceptions import NotFittedError
 
+from .._engine import history_keys as keys
 from ._colors import DOMAIN_COLORS
 from ._utils import new_axes
 
@@ -14,35 +15,38 @@ __all__ = ["TrainingHistoryDisplay"]
 # Panel title -> [(history key, legend label, line style)]. The loss panels come
 # first; a panel is drawn when at least one of its keys is recorded.
 _PANELS = (
-    ("total loss", [("train_loss", "train", "-")]),
+    ("total loss", [(keys.TRAIN_LOSS, "train", "-")]),
     (
         "classification loss",
         [
-            ("train_classification_loss", "train (source)", "-"),
-            ("valid_loss", "validation (source)", "--"),
+            (keys.train_key(keys.CLASSIFICATION_LOSS), "train (source)", "-"),
+            (keys.VALID_LOSS, "validation (source)", "--"),
         ],
     ),
-    ("transfer loss", [("train_transfer_loss", "train", "-")]),
-    ("Fisher loss", [("train_fisher_loss", "train (source)", "-")]),
-    ("entropy loss", [("train_entropy_loss", "train (target)", "-")]),
+    ("transfer loss", [(keys.train_key(keys.TRANSFER_LOSS), "train", "-")]),
+    ("Fisher loss", [(keys.train_key(keys.FISHER_LOSS), "train (source)", "-")]),
+    ("entropy loss", [(keys.train_key(keys.ENTROPY_LOSS), "train (target)", "-")]),
     (
         "domain classifier",
         [
-            ("train_domain_acc_source", "accuracy on source", "-"),
-            ("train_domain_acc_target", "accuracy on target", "-"),
-            ("train_grl_coefficient", "GRL coefficient", ":"),
+            (keys.train_key(keys.DOMAIN_ACC_SOURCE), "accuracy on source", "-"),
+            (keys.train_key(keys.DOMAIN_ACC_TARGET), "accuracy on target", "-"),
+            (keys.train_key(keys.GRL_COEFFICIENT), "GRL coefficient", ":"),
         ],
     ),
-    ("learning rate", [("lr", "lr", "-")]),
+    ("learning rate", [(keys.LEARNING_RATE, "lr", "-")]),
     (
         "validation metrics",
-        [("valid_acc", "accuracy", "-"), ("valid_auc", "AUC", "--")],
+        [(keys.VALID_ACC, "accuracy", "-"), (keys.VALID_AUC, "AUC", "--")],
     ),
 )
-_OPTIONAL_LOSSES = ("train_transfer_loss", "train_fisher_loss", "train_entropy_loss")
+_OPTIONAL_LOSSES = tuple(
+    keys.train_key(name)
+    for name in (keys.TRANSFER_LOSS, keys.FISHER_LOSS, keys.ENTROPY_LOSS)
+)
 _LINE_COLORS = {
-    "train_domain_acc_source": DOMAIN_COLORS["source"],
-    "train_domain_acc_target": DOMAIN_COLORS["target"],
+    keys.train_key(keys.DOMAIN_ACC_SOURCE): DOMAIN_COLORS["source"],
+    keys.train_key(keys.DOMAIN_ACC_TARGET): DOMAIN_COLORS["target"],
 }
 
 

@@ -9,7 +9,11 @@ from sklearn.manifold import TSNE
 from sklearn.utils import check_random_state
 
 from .._engine.batches import ArrayBatches
-from .._validation import check_images, check_same_sample_shape
+from .._validation import (
+    check_images,
+    check_same_sample_shape,
+    resolve_positive_class,
+)
 from ._colors import DOMAIN_ALPHA, class_color
 from ._utils import is_fitted, new_axes
 
@@ -384,7 +388,7 @@ class LatentSpaceDisplay:
         if is_fitted(estimator):
             features = estimator.transform
             if "pos_label" not in kwargs and hasattr(estimator, "classes_"):
-                kwargs["pos_label"] = estimator.classes_[1]
+                _, kwargs["pos_label"], _ = resolve_positive_class(estimator.classes_)
         else:
 
             def features(X):
