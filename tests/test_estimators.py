@@ -9,7 +9,7 @@ from torch import nn
 
 from skdamerge import DANNClassifier, MMDClassifier, SourceOnlyClassifier
 from skdamerge._engine.module import DomainAdaptationModule
-from skdamerge._engine.objectives import AdversarialObjective
+from skdamerge._engine.objectives import AdversarialObjective, DomainBatch
 from skdamerge.losses import domain_adversarial_loss
 from skdamerge.nets import DeepMerge, DomainClassifier, FeatureExtractor
 
@@ -251,7 +251,10 @@ def test_feature_extractor_receives_reversed_domain_gradient():
     module.zero_grad()
     features, logits = module(torch.cat([xs, xt]))
     domain_loss, records = objective.transfer(
-        module, features[:8], features[8:], progress
+        module,
+        DomainBatch(features[:8], logits[:8]),
+        DomainBatch(features[8:], logits[8:]),
+        progress,
     )
     assert np.isclose(records["grl_coefficient"], coefficient)
     domain_loss.backward()

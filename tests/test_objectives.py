@@ -241,8 +241,8 @@ def test_a_new_method_is_one_objective_and_one_thin_estimator(tiny_shift):
             "mean_scale": [Interval(Real, 0, None, closed="neither")],
         }
 
-        def transfer(self, module, source_features, target_features, progress):
-            gap = source_features.mean(0) - target_features.mean(0)
+        def transfer(self, module, source, target, progress):
+            gap = source.features.mean(0) - target.features.mean(0)
             return self.mean_scale * (gap**2).sum(), {}
 
     try:

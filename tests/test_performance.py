@@ -152,9 +152,9 @@ def test_bf16_runs_the_network_in_bfloat16_and_the_losses_in_float32(
 
     original_mmd = MMDObjective.transfer
 
-    def record_mmd(self, module, source_features, target_features, progress):
-        seen.setdefault("mmd", source_features.dtype)
-        return original_mmd(self, module, source_features, target_features, progress)
+    def record_mmd(self, module, source, target, progress):
+        seen.setdefault("mmd", source.features.dtype)
+        return original_mmd(self, module, source, target, progress)
 
     monkeypatch.setattr(MMDObjective, "transfer", record_mmd)
     clf = MMDClassifier(max_epochs=1, precision="bf16", device="cpu", random_state=0)

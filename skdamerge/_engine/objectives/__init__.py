@@ -3,7 +3,7 @@
 Importing this package registers every built-in method.
 """
 
-from ._adaptation import AdaptationObjective
+from ._adaptation import AdaptationObjective, DomainBatch
 from ._base import Objective, float32_losses
 from ._registry import (
     estimator_class,
@@ -27,6 +27,7 @@ from .adversarial import AdversarialObjective
 __all__ = [
     "AdaptationObjective",
     "AdversarialObjective",
+    "DomainBatch",
     "MMDObjective",
     "Objective",
     "SourceOnlyObjective",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from numbers import Real
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import torch
 from torch import nn
@@ -25,9 +25,27 @@ from ..history_keys import (
 from ..module import DomainAdaptationModule
 from ._base import Objective, float32_losses
 
-__all__ = ["AdaptationObjective"]
+__all__ = ["AdaptationObjective", "DomainBatch"]
 
 _WEIGHT = [Interval(Real, 0, None, closed="left")]
+
+
+class DomainBatch(NamedTuple):
+    """What the network produced for one domain's part of a step's batch.
+
+    Attributes
+    ----------
+    features : Tensor of shape (n, n_features)
+        Latent features (float32).
+    logits : Tensor of shape (n, 2)
+        Class logits (float32).
+    labels : Tensor of shape (n,) or None
+        Class labels (source only; None for the unlabelled target).
+    """
+
+    features: torch.Tensor
+    logits: torch.Tensor
+    labels: torch.Tensor | None = None
 
 
 @dataclass
@@ -92,11 +110,22 @@ class AdaptationObjective(Objective):
     def transfer(
         self,
         module: DomainAdaptationModule,
-        source_features: torch.Tensor,
-        target_features: torch.Tensor,
+        source: DomainBatch,
+        target: DomainBatch,
         progress: float,
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """Return the transfer loss and extra per-batch records."""
+        """Return the transfer loss and extra per-batch records.
+
+        Parameters
+        ----------
+        module : DomainAdaptationModule
+            The network, with the objective's extra modules.
+        source, target : DomainBatch
+            Features and logits of the two domains (and the source labels),
+            from one forward pass over the concatenated batch.
+        progress : float
+            Fraction of the planned optimisation steps done, in [0, 1].
+        """
         raise NotImplementedError
 
     def __call__(
@@ -131,7 +160,10 @@ class AdaptationObjective(Objective):
         records: dict[str, float] = {}
         if xt is not None:
             transfer, records = self.transfer(
-                module, source_features, features[n_source:], progress
+                module,
+                DomainBatch(source_features, logits[:n_source], ys),
+                DomainBatch(features[n_source:], logits[n_source:]),
+                progress,
             )
             if self.entropy_weight > 0:
                 with float32_losses(device_type):

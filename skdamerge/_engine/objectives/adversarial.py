@@ -32,7 +32,7 @@ from ..history_keys import (
     train_key,
 )
 from ..module import DomainAdaptationModule
-from ._adaptation import AdaptationObjective
+from ._adaptation import AdaptationObjective, DomainBatch
 from ._base import float32_losses
 from ._registry import register_objective
 
@@ -121,11 +121,12 @@ class AdversarialObjective(AdaptationObjective):
     def transfer(
         self,
         module: DomainAdaptationModule,
-        source_features: torch.Tensor,
-        target_features: torch.Tensor,
+        source: DomainBatch,
+        target: DomainBatch,
         progress: float,
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """Return the domain-classifier loss and the domain accuracies."""
+        source_features, target_features = source.features, target.features
         domain_classifier = getattr(module, DOMAIN_CLASSIFIER)
         coefficient = grl_coefficient(progress, self.grl_schedule)
         reversed_features = gradient_reversal(

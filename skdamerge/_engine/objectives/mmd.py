@@ -11,7 +11,7 @@ import torch
 from ..._param_validation import Interval
 from ...losses import mmd_loss
 from ..module import DomainAdaptationModule
-from ._adaptation import AdaptationObjective
+from ._adaptation import AdaptationObjective, DomainBatch
 from ._base import float32_losses
 from ._registry import register_objective
 
@@ -37,15 +37,15 @@ class MMDObjective(AdaptationObjective):
     def transfer(
         self,
         module: DomainAdaptationModule,
-        source_features: torch.Tensor,
-        target_features: torch.Tensor,
+        source: DomainBatch,
+        target: DomainBatch,
         progress: float,
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """Return the MMD between the two feature batches."""
-        with float32_losses(source_features.device.type):
+        with float32_losses(source.features.device.type):
             loss = mmd_loss(
-                source_features.float(),
-                target_features.float(),
+                source.features,
+                target.features,
                 n_kernels=self.mmd_kernels,
                 kernel_mul=self.mmd_kernel_mul,
             )
