@@ -3,7 +3,7 @@
 For every experiment (simulated pristine -> noisy, ``sim2sim``; simulated ->
 telescope-like, ``sim2real``) and every method of the reproduce table, the script
 draws the data, splits and standardises them exactly as ``skdamerge reproduce``
-does (one implementation: :func:`skdamerge._reproduce.prepare_data`), fits with
+does (one implementation: :func:`skdamerge.cli._reproduce_run.prepare_data`), fits with
 the table's hyperparameters and the profile's training length, and prints per
 method the mean +- standard deviation over seeds of
 
@@ -38,9 +38,9 @@ import numpy as np
 import torch
 from _common import machine_summary
 
-from skdamerge._cli_profiles import PROFILES, methods_for
-from skdamerge._reproduce import prepare_data
 from skdamerge._target_monitor import fitted_fraction_estimate, threshold_for_estimate
+from skdamerge.cli._methods import PROFILES, methods_for
+from skdamerge.cli._reproduce_run import prepare_data
 from skdamerge.metrics import metric_table
 
 

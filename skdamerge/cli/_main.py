@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
+from .. import __version__
 
 __all__ = ["main"]
 
@@ -191,8 +191,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from ._cli_model import METHODS
-    from ._cli_profiles import BACKBONES, EXPERIMENTS, PROFILES
+    from ._methods import BACKBONES, EXPERIMENTS, PROFILES
+    from ._model import METHODS
 
     parser = _Parser(
         prog="skdamerge",
@@ -384,7 +384,7 @@ def _check_device(device: str) -> None:
 
 
 def _reproduce(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from ._reproduce import ReproduceConfig, command_line, run_reproduce
+    from ._reproduce_run import ReproduceConfig, command_line, run_reproduce
 
     _check_device(args.device)
     if args.pretrained is not None and args.experiment != "sim2real":
@@ -407,11 +407,11 @@ def _reproduce(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    from ._cli_io import read_images, read_labels
-    from ._cli_model import make_estimator, parse_params, save_model
-    from ._cli_progress import epoch_progress
-    from .pipeline import make_da_pipeline
-    from .preprocessing import ChannelStandardizer
+    from ..pipeline import make_da_pipeline
+    from ..preprocessing import ChannelStandardizer
+    from ._io import read_images, read_labels
+    from ._model import make_estimator, parse_params, save_model
+    from ._progress import epoch_progress
 
     _check_device(args.device)
     params = parse_params(args.param)
@@ -477,8 +477,8 @@ def _fit(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ._cli_io import read_images, write_catalog
-    from ._cli_model import load_model
+    from ._io import read_images, write_catalog
+    from ._model import load_model
 
     if not args.out.parent.is_dir() and str(args.out.parent):
         raise CommandError(f"the folder of --out {str(args.out)!r} does not exist.")

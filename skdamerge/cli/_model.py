@@ -17,9 +17,9 @@ from typing import Any
 
 import joblib
 
-from . import __version__
-from ._cli_io import write_atomic
-from ._estimators import DANNClassifier, MMDClassifier, SourceOnlyClassifier
+from .. import __version__
+from .._estimators import DANNClassifier, MMDClassifier, SourceOnlyClassifier
+from ._io import write_atomic
 
 __all__ = [
     "FORMAT",

@@ -23,16 +23,20 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from . import __version__
-from ._cli_figures import (
+from .. import __version__
+from ..datasets import load_deepmerge, make_galaxy_mergers, train_valid_test_split
+from ..inspection import METRICS
+from ..metrics import compare_reports, domain_adaptation_report
+from ..preprocessing import ChannelStandardizer, DomainStandardizer, pixel_units_differ
+from ._figures import (
     gradcam_figure,
     history_figures,
     latent_figure,
     metrics_figure,
     score_histograms_figure,
 )
-from ._cli_io import write_atomic, write_text
-from ._cli_profiles import (
+from ._io import write_atomic, write_text
+from ._methods import (
     PAPER_ACCURACY,
     PROFILES,
     TARGET_STANDARDIZATION,
@@ -40,11 +44,7 @@ from ._cli_profiles import (
     Profile,
     methods_for,
 )
-from ._cli_progress import epoch_progress
-from .datasets import load_deepmerge, make_galaxy_mergers, train_valid_test_split
-from .inspection import METRICS
-from .metrics import compare_reports, domain_adaptation_report
-from .preprocessing import ChannelStandardizer, DomainStandardizer, pixel_units_differ
+from ._progress import epoch_progress
 
 __all__ = ["ReproduceConfig", "run_reproduce"]
 

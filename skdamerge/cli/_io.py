@@ -19,7 +19,7 @@ from typing import IO, NamedTuple
 
 import numpy as np
 
-from .datasets import load_fits_cube, load_fits_images, load_image_folder
+from ..datasets import load_fits_cube, load_fits_images, load_image_folder
 
 __all__ = [
     "Images",

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ._estimators import DANNClassifier, MMDClassifier, SourceOnlyClassifier
+from .._estimators import DANNClassifier, MMDClassifier, SourceOnlyClassifier
 
 __all__ = [
     "BACKBONES",
