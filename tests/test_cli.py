@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from skdamerge.cli import main
+from skdamerge.cli._fit import parse_params
 from skdamerge.cli._io import write_atomic
-from skdamerge.cli._model import FORMAT, load_model, parse_params
+from skdamerge.cli._model import FORMAT, load_model
 
 SIM2SIM_METHODS = ["noDA", "MMD", "MMD+F", "ADA", "ADA+F"]
 SIM2REAL_METHODS = ["noDA", "MMD", "MMD+TL"]
@@ -476,8 +477,8 @@ def test_write_atomic_leaves_no_partial_file(tmp_path):
 
 
 def test_sim2sim_twins_stay_in_the_same_split_part():
-    from skdamerge.cli._methods import PROFILES
-    from skdamerge.cli._reproduce_run import prepare_data
+    from skdamerge.cli._profiles import PROFILES
+    from skdamerge.cli._reproduce_data import prepare_data
 
     data = prepare_data("sim2sim", PROFILES["tiny"], None, seed=0)
     # The noisy twin of a source training galaxy is never a target test galaxy.

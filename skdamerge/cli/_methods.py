@@ -1,10 +1,14 @@
-"""What ``skdamerge reproduce`` trains: the paper's method table and the run profiles.
+"""The methods that the ``skdamerge`` command knows by name.
+
+Every name-to-method decision of the command lives here: the ``--method``
+choices of ``skdamerge fit`` and the rows of the paper's results tables that
+``skdamerge reproduce`` trains (``noDA``, ``MMD``, ``MMD+F``, ``ADA``, ``ADA+F``,
+``MMD+TL``), with their hyperparameters, the paper's accuracies and which row's
+weights start the transfer-learning run.
 
 The hyperparameters are those of DeepMerge II [1]_, Table A2 (simulated-to-simulated,
 DeepMerge and ResNet18) and Table A3 (simulated-to-real, DeepMerge), written with
-the estimators' argument names. A profile says how much data and training a run
-gets: ``paper`` is the paper's data sizes and training length (for a GPU),
-``quick`` a smaller run for a laptop, ``tiny`` a smoke test.
+the estimators' argument names.
 
 References
 ----------
@@ -16,30 +20,22 @@ References
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .._estimators import DANNClassifier, MMDClassifier, SourceOnlyClassifier
 
 __all__ = [
-    "BACKBONES",
-    "EXPERIMENTS",
+    "METHODS",
     "PAPER_ACCURACY",
-    "PROFILES",
-    "TARGET_STANDARDIZATION",
+    "PRETRAINED_METHOD",
     "Method",
-    "Profile",
+    "make_estimator",
     "methods_for",
+    "pretrained_method",
+    "pretrained_weights_file",
+    "saves_pretrained_weights",
 ]
-
-EXPERIMENTS = ("sim2sim", "sim2real")
-BACKBONES = ("deepmerge", "resnet18")
-
-#: How ``reproduce`` standardises the target of each experiment: ``"source"`` with
-#: the statistics of the source fitting images (ChannelStandardizer); ``"auto"``
-#: each domain with its own statistics (DomainStandardizer, as the paper's reference
-#: code) when :func:`skdamerge.preprocessing.pixel_units_differ` finds the source
-#: and target training images in different pixel units, else as ``"source"``.
-TARGET_STANDARDIZATION = {"sim2sim": "source", "sim2real": "auto"}
 
 
 @dataclass(frozen=True)
@@ -112,6 +108,49 @@ _MMD_FISHER_DEVIATION = (
     "Table A2's weights drive the target onto one class on the built-in simulator "
     "(target accuracy 0.60 +- 0.02 over seeds 1-3, against 0.72 +- 0.04 with these)"
 )
+
+#: ``--method`` choices of ``skdamerge fit``.
+METHODS = {
+    "source-only": SourceOnlyClassifier,
+    "mmd": MMDClassifier,
+    "dann": DANNClassifier,
+}
+
+
+def make_estimator(method: str, params: dict[str, Any]):
+    """Build the estimator of ``--method`` with validated ``--param`` values.
+
+    Parameters
+    ----------
+    method : {"source-only", "mmd", "dann"}
+        The method.
+    params : dict
+        Constructor arguments.
+
+    Returns
+    -------
+    estimator
+        The unfitted estimator.
+
+    Raises
+    ------
+    ValueError
+        If the method is unknown or a parameter name is not one of the
+        estimator's (the message lists the valid names).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; use one of {sorted(METHODS)}.")
+    estimator = METHODS[method]()
+    valid = estimator.get_params(deep=False)
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"unknown parameter{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(unknown)} for --method {method} "
+            f"({type(estimator).__name__}); valid names: {', '.join(sorted(valid))}."
+        )
+    return estimator.set_params(**params)
+
 
 # Table A2: DeepMerge column.
 _SIM2SIM_DEEPMERGE = (
@@ -315,99 +354,59 @@ def methods_for(experiment: str, backbone: str) -> tuple[Method, ...]:
         ) from None
 
 
-@dataclass(frozen=True)
-class Profile:
-    """How much data and training one ``reproduce`` run gets.
+#: The simulation-to-simulation row whose trained weights ``reproduce`` saves; a
+#: ``sim2real`` run starts its transfer-learning row from them (Table A3, "TL+MMD").
+PRETRAINED_METHOD = "MMD"
+
+
+def pretrained_method(backbone: str) -> Method:
+    """Return the ``sim2sim`` row whose weights start the transfer-learning run.
 
     Parameters
     ----------
-    name : str
-        Profile name.
-    description : str
-        One line for ``--help`` and the results.
-    n_samples : dict of str to int or None
-        Images per domain drawn from the simulator, per experiment; None keeps
-        every image of the published files (``--data``). With ``--data``, an int
-        takes a random, class-stratified subset of that size.
-    merger_fraction : dict of str to float
-        Fraction of mergers the simulator draws, per experiment.
-    image_size : int
-        Side of the simulated images (the paper's is 75).
-    max_epochs, batch_size : int
-        Training length and source batch size.
-    patience : int or None
-        Overrides the tables' early-stopping patience; None keeps them.
-    cycle_length : float or None
-        Overrides the tables' learning-rate cycle length; None keeps them.
-    n_latent : int
-        Test images per domain drawn in the latent-space figure (t-SNE).
-    use_all_files : bool
-        With ``--data``, train and test on every image of the files instead of a
-        subset of ``n_samples``.
+    backbone : {"deepmerge", "resnet18"}
+        Network.
+
+    Returns
+    -------
+    Method
+        The :data:`PRETRAINED_METHOD` row of Table A2 for ``backbone``.
     """
-
-    name: str
-    description: str
-    n_samples: dict[str, int | None]
-    merger_fraction: dict[str, float]
-    image_size: int
-    max_epochs: int
-    batch_size: int
-    patience: int | None = None
-    cycle_length: float | None = None
-    n_latent: int = 500
-    use_all_files: bool = False
-
-    def training_overrides(self) -> dict[str, Any]:
-        """Return the constructor arguments that the profile sets over the tables."""
-        overrides: dict[str, Any] = {
-            "max_epochs": self.max_epochs,
-            "batch_size": self.batch_size,
-        }
-        if self.patience is not None:
-            overrides["patience"] = self.patience
-        if self.cycle_length is not None:
-            overrides["cycle_length"] = self.cycle_length
-        return overrides
+    (method,) = [
+        m for m in methods_for("sim2sim", backbone) if m.name == PRETRAINED_METHOD
+    ]
+    return method
 
 
-# Paper Sect. 4: 8120 mergers and 7306 non-mergers per sim2sim domain; 3000 + 3000
-# per sim2real domain.
-_PAPER_SIM2SIM = 8120 + 7306
+def saves_pretrained_weights(experiment: str, method: Method) -> bool:
+    """Whether ``reproduce`` saves the weights of ``method`` after training it.
 
-PROFILES = {
-    "paper": Profile(
-        name="paper",
-        description="the paper's data sizes and up to 100 epochs with early "
-        "stopping (for a GPU)",
-        n_samples={"sim2sim": _PAPER_SIM2SIM, "sim2real": 6000},
-        merger_fraction={"sim2sim": 8120 / _PAPER_SIM2SIM, "sim2real": 0.5},
-        image_size=75,
-        max_epochs=100,
-        batch_size=128,
-        n_latent=1000,
-        use_all_files=True,
-    ),
-    "quick": Profile(
-        name="quick",
-        description="2,000 images per domain and 16 epochs: under 10 minutes on "
-        "two CPU cores",
-        n_samples={"sim2sim": 2000, "sim2real": 2000},
-        merger_fraction={"sim2sim": 0.5, "sim2real": 0.5},
-        image_size=75,
-        max_epochs=16,
-        batch_size=64,
-        n_latent=300,
-    ),
-    "tiny": Profile(
-        name="tiny",
-        description="a smoke test in seconds (60 images of 32x32, 2 epochs); "
-        "the numbers mean nothing",
-        n_samples={"sim2sim": 60, "sim2real": 60},
-        merger_fraction={"sim2sim": 0.5, "sim2real": 0.5},
-        image_size=32,
-        max_epochs=2,
-        batch_size=16,
-        n_latent=12,
-    ),
-}
+    Parameters
+    ----------
+    experiment : {"sim2sim", "sim2real"}
+        Pair of domains.
+    method : Method
+        A row of the experiment's table.
+
+    Returns
+    -------
+    bool
+        True for the :data:`PRETRAINED_METHOD` row of ``sim2sim``.
+    """
+    return experiment == "sim2sim" and method.name == PRETRAINED_METHOD
+
+
+def pretrained_weights_file(backbone: str) -> Path:
+    """Return where a run writes the pretrained weights, relative to ``--out``.
+
+    Parameters
+    ----------
+    backbone : {"deepmerge", "resnet18"}
+        Network.
+
+    Returns
+    -------
+    Path
+        ``weights/sim2sim_mmd_<backbone>.pt``.
+    """
+    return Path("weights") / f"sim2sim_mmd_{backbone}.pt"
