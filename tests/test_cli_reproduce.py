@@ -27,6 +27,8 @@ ESTIMATORS = {
     "ADA+F": DANNClassifier,
 }
 FIGURES = ["metrics.png", "score_histograms.png", "latent_space.png", "gradcam.png"]
+# The report function of ``reproduce``, before a test wraps it.
+REPORT = reproduce_run.domain_adaptation_report
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CSV_LABELS = {
     "auc": "AUC",
@@ -47,11 +49,10 @@ def reproduce(monkeypatch, out, *argv, figures=True):
     tiny run) where a test does not look at them.
     """
     evaluated = []
-    report = reproduce_run.domain_adaptation_report
 
     def recording_report(estimator, X_source, y_source, X_target, y_target):
         evaluated.append((estimator, X_source, y_source, X_target, y_target))
-        return report(estimator, X_source, y_source, X_target, y_target)
+        return REPORT(estimator, X_source, y_source, X_target, y_target)
 
     monkeypatch.setattr(reproduce_run, "domain_adaptation_report", recording_report)
     if not figures:
@@ -97,8 +98,9 @@ def check_reported_metrics(results, evaluated, names):
                     atol=1e-12,
                     err_msg=f"{name} {domain} {metric}",
                 )
+            # Table B1: columns the true class, rows the predicted one, merger first.
             matrix = confusion_matrix(y, p > 0.5, labels=[1, 0], normalize="true")
-            np.testing.assert_allclose(entry["confusion"][domain], matrix)
+            np.testing.assert_allclose(entry["confusion"][domain], matrix.T)
             assert entry[f"n_{domain}"] == len(y)
 
 
