@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 
+# -- skdamerge reproduce: the paper's tables -----------------------------------------
 @dataclass(frozen=True)
 class Method:
     """One row of the paper's results table.
@@ -108,49 +109,6 @@ _MMD_FISHER_DEVIATION = (
     "Table A2's weights drive the target onto one class on the built-in simulator "
     "(target accuracy 0.60 +- 0.02 over seeds 1-3, against 0.72 +- 0.04 with these)"
 )
-
-#: ``--method`` choices of ``skdamerge fit``.
-METHODS = {
-    "source-only": SourceOnlyClassifier,
-    "mmd": MMDClassifier,
-    "dann": DANNClassifier,
-}
-
-
-def make_estimator(method: str, params: dict[str, Any]):
-    """Build the estimator of ``--method`` with validated ``--param`` values.
-
-    Parameters
-    ----------
-    method : {"source-only", "mmd", "dann"}
-        The method.
-    params : dict
-        Constructor arguments.
-
-    Returns
-    -------
-    estimator
-        The unfitted estimator.
-
-    Raises
-    ------
-    ValueError
-        If the method is unknown or a parameter name is not one of the
-        estimator's (the message lists the valid names).
-    """
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; use one of {sorted(METHODS)}.")
-    estimator = METHODS[method]()
-    valid = estimator.get_params(deep=False)
-    unknown = sorted(set(params) - set(valid))
-    if unknown:
-        raise ValueError(
-            f"unknown parameter{'s' if len(unknown) > 1 else ''} "
-            f"{', '.join(unknown)} for --method {method} "
-            f"({type(estimator).__name__}); valid names: {', '.join(sorted(valid))}."
-        )
-    return estimator.set_params(**params)
-
 
 # Table A2: DeepMerge column.
 _SIM2SIM_DEEPMERGE = (
@@ -410,3 +368,47 @@ def pretrained_weights_file(backbone: str) -> Path:
         ``weights/sim2sim_mmd_<backbone>.pt``.
     """
     return Path("weights") / f"sim2sim_mmd_{backbone}.pt"
+
+
+# -- skdamerge fit -------------------------------------------------------------------
+#: ``--method`` choices of ``skdamerge fit``.
+METHODS = {
+    "source-only": SourceOnlyClassifier,
+    "mmd": MMDClassifier,
+    "dann": DANNClassifier,
+}
+
+
+def make_estimator(method: str, params: dict[str, Any]):
+    """Build the estimator of ``--method`` with validated ``--param`` values.
+
+    Parameters
+    ----------
+    method : {"source-only", "mmd", "dann"}
+        The method.
+    params : dict
+        Constructor arguments.
+
+    Returns
+    -------
+    estimator
+        The unfitted estimator.
+
+    Raises
+    ------
+    ValueError
+        If the method is unknown or a parameter name is not one of the
+        estimator's (the message lists the valid names).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; use one of {sorted(METHODS)}.")
+    estimator = METHODS[method]()
+    valid = estimator.get_params(deep=False)
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"unknown parameter{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(unknown)} for --method {method} "
+            f"({type(estimator).__name__}); valid names: {', '.join(sorted(valid))}."
+        )
+    return estimator.set_params(**params)

@@ -1,4 +1,4 @@
-"""Model files of the ``skdamerge`` command and the ``--param`` option.
+"""Model files of the ``skdamerge`` command: written by ``fit``, read by ``predict``.
 
 A model file (``.skdm``) is a :func:`joblib.dump` of a dict holding the fitted
 pipeline (per-channel standardiser + skdamerge estimator) and metadata: the format
