@@ -3,9 +3,9 @@
 For every experiment (simulated pristine -> noisy, ``sim2sim``; simulated ->
 telescope-like, ``sim2real``) and every method of the reproduce table, the script
 draws the data, splits and standardises them exactly as ``skdamerge reproduce``
-does (one implementation: :func:`skdamerge._reproduce.prepare_data`), fits with
-the table's hyperparameters and the profile's training length, and prints per
-method the mean +- standard deviation over seeds of
+does (one implementation: :func:`skdamerge.cli._reproduce_data.prepare_data`),
+fits with the table's hyperparameters and the profile's training length, and
+prints per method the mean +- standard deviation over seeds of
 
 - source and target test accuracy and AUC,
 - the predicted target merger fraction (plain count of ``predict``), the
@@ -38,12 +38,13 @@ import numpy as np
 import torch
 from _common import machine_summary
 
-from skdamerge._cli_profiles import PROFILES, methods_for
 from skdamerge._engine.target_monitor import (
     fitted_fraction_estimate,
     threshold_for_estimate,
 )
-from skdamerge._reproduce import prepare_data
+from skdamerge.cli._methods import methods_for, pretrained_method
+from skdamerge.cli._profiles import PROFILES
+from skdamerge.cli._reproduce_data import prepare_data
 from skdamerge.metrics import metric_table
 
 
@@ -167,16 +168,14 @@ def main() -> None:
             sources = {}
             if any(m.transfer_from for m in chosen):
                 sim2sim = prepare_data("sim2sim", profile, None, seed)
-                (base,) = [
-                    m for m in methods_for("sim2sim", "deepmerge") if m.name == "MMD"
-                ]
+                base = pretrained_method("deepmerge")
                 _, model = _run(
                     base,
                     sim2sim,
                     {**profile.training_overrides(), "random_state": seed},
-                    overrides.get("sim2sim:MMD", {}),
+                    overrides.get(f"sim2sim:{base.name}", {}),
                 )
-                sources["MMD"] = model
+                sources[base.name] = model
             for method in chosen:
                 row, _ = _run(
                     method,

@@ -16,8 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from sklearn.metrics import RocCurveDisplay, auc, roc_curve
 
-from ._cli_io import write_atomic
-from .inspection import (
+from ..inspection import (
     DomainRocDisplay,
     GradCAMDisplay,
     LatentSpaceDisplay,
@@ -25,6 +24,7 @@ from .inspection import (
     ScoreHistogramDisplay,
     TrainingHistoryDisplay,
 )
+from ._io import write_atomic
 
 __all__ = [
     "gradcam_figure",

@@ -12,14 +12,14 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
-from .datasets import load_fits_cube, load_fits_images, load_image_folder
+from .._files import write_atomic
+from ..datasets import load_fits_cube, load_fits_images, load_image_folder
 
 __all__ = [
     "Images",
@@ -170,56 +170,6 @@ def read_labels(path: str | os.PathLike, n_images: int) -> np.ndarray:
             f"labels {str(path)!r} must be 0 (non-merger) or 1 (merger); found {shown}."
         )
     return y.astype(np.int64)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_atomic(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
-    """Write a file through ``write(handle)`` so that it appears whole or not at all.
-
-    The data go to a temporary file in the destination folder, which is flushed
-    to disk and then renamed over ``path`` with :func:`os.replace` (atomic on
-    POSIX and Windows). If ``write`` fails or the process is interrupted, the
-    temporary file is removed and an existing ``path`` is left untouched.
-
-    Parameters
-    ----------
-    path : str or path-like
-        Destination file; its folder must exist.
-    write : callable
-        Called with a binary file handle.
-
-    Returns
-    -------
-    Path
-        The destination.
-    """
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise FileNotFoundError(
-            f"folder {str(folder)!r} of {str(path)!r} does not exist."
-        )
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            # mkstemp makes the file private; give it an ordinary new file's mode.
-            os.chmod(temporary, 0o666 & ~_umask())
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

@@ -1,4 +1,4 @@
-"""Model files of the ``skdamerge`` command and the ``--param`` option.
+"""Model files of the ``skdamerge`` command: written by ``fit``, read by ``predict``.
 
 A model file (``.skdm``) is a :func:`joblib.dump` of a dict holding the fitted
 pipeline (per-channel standardiser + skdamerge estimator) and metadata: the format
@@ -9,110 +9,29 @@ model files you trust.
 
 from __future__ import annotations
 
-import ast
+import importlib
 import os
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import joblib
 
-from . import __version__
-from ._cli_io import write_atomic
-from ._estimators import DANNClassifier, MMDClassifier, SourceOnlyClassifier
+from .. import __version__
+from ._io import write_atomic
 
-__all__ = [
-    "FORMAT",
-    "FORMAT_VERSION",
-    "METHODS",
-    "load_model",
-    "make_estimator",
-    "parse_params",
-    "save_model",
-]
+__all__ = ["CLASS_NAMES", "FORMAT", "FORMAT_VERSION", "load_model", "save_model"]
 
 FORMAT = "skdamerge-model"
 FORMAT_VERSION = 1
 CLASS_NAMES = ("non-merger", "merger")
 
-#: ``--method`` choices of ``skdamerge fit``.
-METHODS = {
-    "source-only": SourceOnlyClassifier,
-    "mmd": MMDClassifier,
-    "dann": DANNClassifier,
-}
-
-
-def parse_params(items: list[str] | None) -> dict[str, Any]:
-    """Parse ``name=value`` strings; values are Python literals, else strings.
-
-    Parameters
-    ----------
-    items : list of str or None
-        E.g. ``["max_epochs=20", "betas=(0.7, 0.8)", "backbone=resnet18"]``.
-
-    Returns
-    -------
-    dict
-        ``{name: value}``; ``ast.literal_eval`` parses each value, and a value
-        that is not a literal (``resnet18``) is kept as a string.
-
-    Raises
-    ------
-    ValueError
-        If an item has no ``=`` or an empty name, or a name is given twice.
-    """
-    params: dict[str, Any] = {}
-    for item in items or []:
-        name, sep, text = item.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise ValueError(
-                f"--param {item!r} must be name=value, e.g. --param max_epochs=20."
-            )
-        if name in params:
-            raise ValueError(f"--param {name} is given twice.")
-        try:
-            value = ast.literal_eval(text.strip())
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            value = text.strip()
-        params[name] = value
-    return params
-
-
-def make_estimator(method: str, params: dict[str, Any]):
-    """Build the estimator of ``--method`` with validated ``--param`` values.
-
-    Parameters
-    ----------
-    method : {"source-only", "mmd", "dann"}
-        The method.
-    params : dict
-        Constructor arguments.
-
-    Returns
-    -------
-    estimator
-        The unfitted estimator.
-
-    Raises
-    ------
-    ValueError
-        If the method is unknown or a parameter name is not one of the
-        estimator's (the message lists the valid names).
-    """
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; use one of {sorted(METHODS)}.")
-    estimator = METHODS[method]()
-    valid = estimator.get_params(deep=False)
-    unknown = sorted(set(params) - set(valid))
-    if unknown:
-        raise ValueError(
-            f"unknown parameter{'s' if len(unknown) > 1 else ''} "
-            f"{', '.join(unknown)} for --method {method} "
-            f"({type(estimator).__name__}); valid names: {', '.join(sorted(valid))}."
-        )
-    return estimator.set_params(**params)
+# A model file pickles the fitted estimator with its skorch callbacks, among them
+# the progress bar of ``skdamerge fit`` (an ``EpochProgress``), under the name of
+# its module. Files written while the command was the flat ``skdamerge.cli`` module
+# name the progress bar's module as on the left.
+_RENAMED_MODULES = {"skdamerge._cli_progress": "skdamerge.cli._progress"}
 
 
 def save_model(
@@ -185,6 +104,8 @@ def load_model(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file {str(path)!r} does not exist.")
+    for old, new in _RENAMED_MODULES.items():
+        sys.modules.setdefault(old, importlib.import_module(new))
     try:
         payload = joblib.load(path)
     except Exception as error:  # unpickling raises almost anything

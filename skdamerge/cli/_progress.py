@@ -17,23 +17,28 @@ from typing import Any
 
 from skorch.callbacks import Callback
 
+from .._engine import history_keys as keys
+
 __all__ = ["EpochProgress", "epoch_progress"]
 
 _NAME = "cli_progress"
 # (history key, short label) of the numbers shown after the bar, in this order.
 _FIELDS = (
-    ("train_loss", "loss"),
-    ("train_classification_loss", "cls"),
-    ("train_transfer_loss", "transfer"),
-    ("train_fisher_loss", "fisher"),
-    ("train_entropy_loss", "entropy"),
-    ("train_domain_acc_source", "dom.acc src"),
-    ("train_domain_acc_target", "tgt"),
-    ("valid_loss", "valid loss"),
-    ("valid_acc", "acc"),
+    (keys.TRAIN_LOSS, "loss"),
+    (keys.train_key(keys.CLASSIFICATION_LOSS), "cls"),
+    (keys.train_key(keys.TRANSFER_LOSS), "transfer"),
+    (keys.train_key(keys.FISHER_LOSS), "fisher"),
+    (keys.train_key(keys.ENTROPY_LOSS), "entropy"),
+    (keys.train_key(keys.DOMAIN_ACC_SOURCE), "dom.acc src"),
+    (keys.train_key(keys.DOMAIN_ACC_TARGET), "tgt"),
+    (keys.VALID_LOSS, "valid loss"),
+    (keys.VALID_ACC, "acc"),
 )
 # Components that are shown only when they are switched on (non-zero).
-_OPTIONAL = {"train_fisher_loss", "train_entropy_loss"}
+_OPTIONAL = {
+    keys.train_key(keys.FISHER_LOSS),
+    keys.train_key(keys.ENTROPY_LOSS),
+}
 
 
 def _format(value: Any) -> str | None:

@@ -1,10 +1,16 @@
-"""What ``skdamerge reproduce`` trains: the paper's method table and the run profiles.
+"""The rows of the paper's results tables, and the command's view of the registry.
+
+The methods themselves come from the method registry
+(:mod:`skdamerge._engine.objectives`): ``skdamerge fit --method`` offers every
+registered method, and ``skdamerge reproduce --methods`` every row of the
+paper's tables (``noDA``, ``MMD``, ``MMD+F``, ``ADA``, ``ADA+F``, ``MMD+TL``) plus
+any registered method, under its label, with the table's training settings. This
+module holds the rows' hyperparameters, the paper's accuracies and which row's
+weights start the transfer-learning run.
 
 The hyperparameters are those of DeepMerge II [1]_, Table A2 (simulated-to-simulated,
 DeepMerge and ResNet18) and Table A3 (simulated-to-real, DeepMerge), written with
-the estimators' argument names. A profile says how much data and training a run
-gets: ``paper`` is the paper's data sizes and training length (for a GPU),
-``quick`` a smaller run for a laptop, ``tiny`` a smoke test.
+the estimators' argument names.
 
 References
 ----------
@@ -15,33 +21,28 @@ References
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from ._estimators import DANNClassifier, MMDClassifier, SourceOnlyClassifier
+from .._engine.objectives import estimator_class, method_names, objective_class
 
 __all__ = [
-    "BACKBONES",
-    "EXPERIMENTS",
     "PAPER_ACCURACY",
-    "PROFILES",
-    "TARGET_STANDARDIZATION",
+    "PRETRAINED_METHOD",
     "Method",
-    "Profile",
+    "fit_methods",
+    "make_estimator",
+    "method_labels",
     "methods_for",
+    "pretrained_method",
+    "pretrained_weights_file",
+    "saves_pretrained_weights",
 ]
 
-EXPERIMENTS = ("sim2sim", "sim2real")
-BACKBONES = ("deepmerge", "resnet18")
 
-#: How ``reproduce`` standardises the target of each experiment: ``"source"`` with
-#: the statistics of the source fitting images (ChannelStandardizer); ``"auto"``
-#: each domain with its own statistics (DomainStandardizer, as the paper's reference
-#: code) when :func:`skdamerge.preprocessing.pixel_units_differ` finds the source
-#: and target training images in different pixel units, else as ``"source"``.
-TARGET_STANDARDIZATION = {"sim2sim": "source", "sim2real": "auto"}
-
-
+# -- skdamerge reproduce: the paper's tables -----------------------------------------
 @dataclass(frozen=True)
 class Method:
     """One row of the paper's results table.
@@ -52,8 +53,8 @@ class Method:
         Short name, as in the paper's figures (``"noDA"``, ``"MMD"``, ...).
     title : str
         Row title of the paper's tables.
-    estimator : type
-        The skdamerge estimator class.
+    method : str
+        Registry name of the method (e.g. ``"mmd"``).
     params : dict
         Constructor arguments (Table A2/A3 values).
     transfer_from : str or None, default=None
@@ -65,14 +66,14 @@ class Method:
 
     name: str
     title: str
-    estimator: type
+    method: str
     params: dict[str, Any]
     transfer_from: str | None = None
     deviation: str | None = None
 
     def build(self, **overrides: Any):
         """Return the estimator with the table's values and ``overrides``."""
-        return self.estimator(**{**self.params, **overrides})
+        return estimator_class(self.method)(**{**self.params, **overrides})
 
 
 def _common(lr, weight_decay, cycle_length, patience) -> dict[str, Any]:
@@ -118,19 +119,19 @@ _SIM2SIM_DEEPMERGE = (
     Method(
         "noDA",
         "No Domain Adaptation",
-        SourceOnlyClassifier,
+        "source-only",
         {"backbone": "deepmerge", **_common(1e-3, 0.01, 8, 20)},
     ),
     Method(
         "MMD",
         "MMD",
-        MMDClassifier,
+        "mmd",
         {"backbone": "deepmerge", **_common(1e-3, 1e-4, 8, 20), "transfer_weight": 1.0},
     ),
     Method(
         "MMD+F",
         "MMD + Fisher + Entropy",
-        MMDClassifier,
+        "mmd",
         {
             "backbone": "deepmerge",
             **_common(1e-3, 1e-4, 8, 20),
@@ -144,7 +145,7 @@ _SIM2SIM_DEEPMERGE = (
     Method(
         "ADA",
         "Adversarial",
-        DANNClassifier,
+        "dann",
         {
             "backbone": "deepmerge",
             **_common(1e-3, 1e-4, 8, 20),
@@ -156,7 +157,7 @@ _SIM2SIM_DEEPMERGE = (
     Method(
         "ADA+F",
         "Adv. + Fisher + Entropy",
-        DANNClassifier,
+        "dann",
         {
             "backbone": "deepmerge",
             **_common(1e-3, 1e-4, 8, 20),
@@ -174,13 +175,13 @@ _SIM2SIM_RESNET18 = (
     Method(
         "noDA",
         "No Domain Adaptation",
-        SourceOnlyClassifier,
+        "source-only",
         {"backbone": "resnet18", "dropout": 0.6, **_common(2.3e-4, 0.1, 2, 15)},
     ),
     Method(
         "MMD",
         "MMD",
-        MMDClassifier,
+        "mmd",
         {
             "backbone": "resnet18",
             **_common(2.3e-4, 0.08, 2, 15),
@@ -190,7 +191,7 @@ _SIM2SIM_RESNET18 = (
     Method(
         "MMD+F",
         "MMD + Fisher + Entropy",
-        MMDClassifier,
+        "mmd",
         {
             "backbone": "resnet18",
             **_common(2.3e-4, 0.08, 2, 15),
@@ -203,7 +204,7 @@ _SIM2SIM_RESNET18 = (
     Method(
         "ADA",
         "Adversarial",
-        DANNClassifier,
+        "dann",
         {
             "backbone": "resnet18",
             **_common(1e-3, 1e-4, 2, 15),
@@ -215,7 +216,7 @@ _SIM2SIM_RESNET18 = (
     Method(
         "ADA+F",
         "Adv. + Fisher + Entropy",
-        DANNClassifier,
+        "dann",
         {
             "backbone": "resnet18",
             **_common(1e-3, 1e-4, 8, 15),
@@ -234,19 +235,19 @@ _SIM2REAL_DEEPMERGE = (
     Method(
         "noDA",
         "No Domain Adaptation",
-        SourceOnlyClassifier,
+        "source-only",
         {"backbone": "deepmerge", **_common(1e-3, 1e-3, 5, 20)},
     ),
     Method(
         "MMD",
         "MMD",
-        MMDClassifier,
+        "mmd",
         {"backbone": "deepmerge", **_common(1e-3, 1e-3, 5, 20), "transfer_weight": 1.0},
     ),
     Method(
         "MMD+TL",
         "MMD + Transfer Learning",
-        MMDClassifier,
+        "mmd",
         {"backbone": "deepmerge", **_common(1e-2, 1e-4, 5, 20), "transfer_weight": 1.0},
         transfer_from="MMD",
     ),
@@ -284,8 +285,10 @@ PAPER_ACCURACY = {
 }
 
 
-def methods_for(experiment: str, backbone: str) -> tuple[Method, ...]:
-    """Return the methods of one experiment, in the order of the paper's tables.
+def methods_for(
+    experiment: str, backbone: str, names: Sequence[str] | None = None
+) -> tuple[Method, ...]:
+    """Return the rows one ``reproduce`` run trains.
 
     Parameters
     ----------
@@ -293,121 +296,187 @@ def methods_for(experiment: str, backbone: str) -> tuple[Method, ...]:
         Pair of domains.
     backbone : {"deepmerge", "resnet18"}
         Network.
+    names : sequence of str or None, default=None
+        Rows to train, in this order: names of the paper's rows (``"MMD+F"``)
+        or labels or registry names of registered methods (``"MMD"``,
+        ``"dann"``). A registered method that is not a row of the table trains
+        with its estimator's defaults and the table's training settings (those
+        of its :data:`PRETRAINED_METHOD` row). None gives the paper's table.
 
     Returns
     -------
     tuple of Method
-        Table A2 rows for ``"sim2sim"``, Table A3 rows for ``"sim2real"``.
+        Table A2 rows for ``"sim2sim"``, Table A3 rows for ``"sim2real"``, or
+        the rows named.
 
     Raises
     ------
     ValueError
         For ``sim2real`` with ResNet18, which the paper did not run (it has no
-        hyperparameters for it).
+        hyperparameters for it), and for an unknown name (the message lists the
+        known ones).
     """
     try:
-        return _METHODS[(experiment, backbone)]
+        table = _METHODS[(experiment, backbone)]
     except KeyError:
         raise ValueError(
             f"--experiment {experiment} with --backbone {backbone} is not in the "
             "paper: the simulation-to-real runs (Table A3) use DeepMerge only; "
             "use --backbone deepmerge."
         ) from None
+    if names is None:
+        return table
+    rows = {method.name: method for method in table}
+    labels = method_labels()
+    chosen = []
+    for name in names:
+        if name in method_names():  # a registry name: the row of its label
+            name = objective_class(name).label
+        if name in rows:
+            chosen.append(rows[name])
+        elif name in labels:
+            chosen.append(_registered_row(labels[name], table))
+        else:
+            known = ", ".join(list(rows) + [n for n in labels if n not in rows])
+            raise ValueError(
+                f"--methods: unknown method {name!r} for {experiment}; choose "
+                f"among {known}."
+            )
+    return tuple(chosen)
 
 
-@dataclass(frozen=True)
-class Profile:
-    """How much data and training one ``reproduce`` run gets.
+def method_labels() -> dict[str, str]:
+    """Return the registered methods by their report label (``{"MMD": "mmd"}``)."""
+    return {objective_class(name).label: name for name in method_names()}
+
+
+def _registered_row(method: str, table: tuple[Method, ...]) -> Method:
+    """Row of a registered method with the training settings of the table."""
+    (reference,) = [m for m in table if m.name == PRETRAINED_METHOD]
+    training = {
+        key: value for key, value in reference.params.items() if key in _TRAINING
+    }
+    objective = objective_class(method)
+    return Method(
+        objective.label,
+        estimator_class(method).__name__,
+        method,
+        training,
+        deviation=(
+            f"not in the paper: {estimator_class(method).__name__} with its "
+            f"defaults and the training settings of the {PRETRAINED_METHOD} row"
+        ),
+    )
+
+
+#: Parameters a registered method takes over from the table's reference row.
+_TRAINING = (
+    "backbone",
+    "lr",
+    "betas",
+    "eps",
+    "weight_decay",
+    "cycle_length",
+    "patience",
+)
+
+
+#: The simulation-to-simulation row whose trained weights ``reproduce`` saves; a
+#: ``sim2real`` run starts its transfer-learning row from them (Table A3, "TL+MMD").
+PRETRAINED_METHOD = "MMD"
+
+
+def pretrained_method(backbone: str) -> Method:
+    """Return the ``sim2sim`` row whose weights start the transfer-learning run.
 
     Parameters
     ----------
-    name : str
-        Profile name.
-    description : str
-        One line for ``--help`` and the results.
-    n_samples : dict of str to int or None
-        Images per domain drawn from the simulator, per experiment; None keeps
-        every image of the published files (``--data``). With ``--data``, an int
-        takes a random, class-stratified subset of that size.
-    merger_fraction : dict of str to float
-        Fraction of mergers the simulator draws, per experiment.
-    image_size : int
-        Side of the simulated images (the paper's is 75).
-    max_epochs, batch_size : int
-        Training length and source batch size.
-    patience : int or None
-        Overrides the tables' early-stopping patience; None keeps them.
-    cycle_length : float or None
-        Overrides the tables' learning-rate cycle length; None keeps them.
-    n_latent : int
-        Test images per domain drawn in the latent-space figure (t-SNE).
-    use_all_files : bool
-        With ``--data``, train and test on every image of the files instead of a
-        subset of ``n_samples``.
+    backbone : {"deepmerge", "resnet18"}
+        Network.
+
+    Returns
+    -------
+    Method
+        The :data:`PRETRAINED_METHOD` row of Table A2 for ``backbone``.
     """
-
-    name: str
-    description: str
-    n_samples: dict[str, int | None]
-    merger_fraction: dict[str, float]
-    image_size: int
-    max_epochs: int
-    batch_size: int
-    patience: int | None = None
-    cycle_length: float | None = None
-    n_latent: int = 500
-    use_all_files: bool = False
-
-    def training_overrides(self) -> dict[str, Any]:
-        """Return the constructor arguments that the profile sets over the tables."""
-        overrides: dict[str, Any] = {
-            "max_epochs": self.max_epochs,
-            "batch_size": self.batch_size,
-        }
-        if self.patience is not None:
-            overrides["patience"] = self.patience
-        if self.cycle_length is not None:
-            overrides["cycle_length"] = self.cycle_length
-        return overrides
+    (method,) = [
+        m for m in methods_for("sim2sim", backbone) if m.name == PRETRAINED_METHOD
+    ]
+    return method
 
 
-# Paper Sect. 4: 8120 mergers and 7306 non-mergers per sim2sim domain; 3000 + 3000
-# per sim2real domain.
-_PAPER_SIM2SIM = 8120 + 7306
+def saves_pretrained_weights(experiment: str, method: Method) -> bool:
+    """Whether ``reproduce`` saves the weights of ``method`` after training it.
 
-PROFILES = {
-    "paper": Profile(
-        name="paper",
-        description="the paper's data sizes and up to 100 epochs with early "
-        "stopping (for a GPU)",
-        n_samples={"sim2sim": _PAPER_SIM2SIM, "sim2real": 6000},
-        merger_fraction={"sim2sim": 8120 / _PAPER_SIM2SIM, "sim2real": 0.5},
-        image_size=75,
-        max_epochs=100,
-        batch_size=128,
-        n_latent=1000,
-        use_all_files=True,
-    ),
-    "quick": Profile(
-        name="quick",
-        description="2,000 images per domain and 16 epochs: under 10 minutes on "
-        "two CPU cores",
-        n_samples={"sim2sim": 2000, "sim2real": 2000},
-        merger_fraction={"sim2sim": 0.5, "sim2real": 0.5},
-        image_size=75,
-        max_epochs=16,
-        batch_size=64,
-        n_latent=300,
-    ),
-    "tiny": Profile(
-        name="tiny",
-        description="a smoke test in seconds (60 images of 32x32, 2 epochs); "
-        "the numbers mean nothing",
-        n_samples={"sim2sim": 60, "sim2real": 60},
-        merger_fraction={"sim2sim": 0.5, "sim2real": 0.5},
-        image_size=32,
-        max_epochs=2,
-        batch_size=16,
-        n_latent=12,
-    ),
-}
+    Parameters
+    ----------
+    experiment : {"sim2sim", "sim2real"}
+        Pair of domains.
+    method : Method
+        A row of the experiment's table.
+
+    Returns
+    -------
+    bool
+        True for the :data:`PRETRAINED_METHOD` row of ``sim2sim``.
+    """
+    return experiment == "sim2sim" and method.name == PRETRAINED_METHOD
+
+
+def pretrained_weights_file(backbone: str) -> Path:
+    """Return where a run writes the pretrained weights, relative to ``--out``.
+
+    Parameters
+    ----------
+    backbone : {"deepmerge", "resnet18"}
+        Network.
+
+    Returns
+    -------
+    Path
+        ``weights/sim2sim_mmd_<backbone>.pt``.
+    """
+    return Path("weights") / f"sim2sim_mmd_{backbone}.pt"
+
+
+# -- skdamerge fit -------------------------------------------------------------------
+def fit_methods() -> tuple[str, ...]:
+    """Return the ``--method`` choices of ``skdamerge fit``: every registered method."""
+    return method_names()
+
+
+def make_estimator(method: str, params: dict[str, Any]):
+    """Build the estimator of ``--method`` with validated ``--param`` values.
+
+    Parameters
+    ----------
+    method : str
+        A registered method (see :func:`fit_methods`).
+    params : dict
+        Constructor arguments.
+
+    Returns
+    -------
+    estimator
+        The unfitted estimator.
+
+    Raises
+    ------
+    ValueError
+        If the method is unknown or a parameter name is not one of the
+        estimator's (the message lists the valid names).
+    """
+    if method not in fit_methods():
+        raise ValueError(
+            f"unknown method {method!r}; use one of {', '.join(fit_methods())}."
+        )
+    estimator = estimator_class(method)()
+    valid = estimator.get_params(deep=False)
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"unknown parameter{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(unknown)} for --method {method} "
+            f"({type(estimator).__name__}); valid names: {', '.join(sorted(valid))}."
+        )
+    return estimator.set_params(**params)

@@ -1,12 +1,9 @@
 """The runner behind ``skdamerge reproduce``: train the paper's methods, report, plot.
 
-One run takes the data of one experiment (the built-in simulator, or the published
-files), splits each domain 70/10/20 (training / validation / test), standardises
-every channel with statistics of the labelled source images used for fitting only
-(for ``sim2real`` domains in different pixel units, the target with statistics of
-its own training images), trains each method of the paper's table with its Table
-A2/A3 hyperparameters, evaluates it on the source and target test sets and writes
-the table (JSON, CSV, Markdown) and the figures.
+One run prepares the data of one experiment (:mod:`skdamerge.cli._reproduce_data`),
+trains each method of the paper's table with its Table A2/A3 hyperparameters
+(:mod:`skdamerge.cli._methods`), evaluates it on the source and target test sets
+and writes the table (JSON, CSV, Markdown) and the figures.
 """
 
 from __future__ import annotations
@@ -21,34 +18,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
-from . import __version__
-from ._cli_figures import (
-    gradcam_figure,
-    history_figures,
-    latent_figure,
-    metrics_figure,
-    score_histograms_figure,
-)
-from ._cli_io import write_atomic, write_text
-from ._cli_profiles import (
+from .. import __version__
+from ..metrics import compare_reports, domain_adaptation_report
+from ._io import write_atomic, write_text
+from ._methods import (
     PAPER_ACCURACY,
-    PROFILES,
-    TARGET_STANDARDIZATION,
     Method,
-    Profile,
     methods_for,
+    pretrained_method,
+    pretrained_weights_file,
+    saves_pretrained_weights,
 )
-from ._cli_progress import epoch_progress
-from .datasets import load_deepmerge, make_galaxy_mergers, train_valid_test_split
-from .inspection import METRICS
-from .metrics import compare_reports, domain_adaptation_report
-from .preprocessing import ChannelStandardizer, DomainStandardizer, pixel_units_differ
+from ._profiles import PROFILES, Profile
+from ._progress import epoch_progress
+from ._reproduce_data import ExperimentData, prepare_data
+from ._reproduce_figures import draw_figures
 
-__all__ = ["ReproduceConfig", "run_reproduce"]
-
-_PARTS = ("train", "valid", "test")
+__all__ = ["ReproduceConfig", "command_line", "run_reproduce"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +62,9 @@ class ReproduceConfig:
     pretrained : Path or None, default=None
         Weights file of a simulation-to-simulation model for the transfer-learning
         run of ``sim2real``; None trains one first.
+    methods : tuple of str or None, default=None
+        Rows to train (see :func:`~skdamerge.cli._methods.methods_for`); None
+        trains the paper's table.
     command : str, default=""
         The command line, recorded in ``results.json``.
     """
@@ -87,153 +77,12 @@ class ReproduceConfig:
     device: str = "auto"
     seed: int = 1
     pretrained: Path | None = None
+    methods: tuple[str, ...] | None = None
     command: str = ""
 
 
 def _log(message: str = "") -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-# -- data ---------------------------------------------------------------------------
-@dataclass
-class _Data:
-    """Standardised fitting and test data of one experiment."""
-
-    X_fit: np.ndarray
-    y_fit: np.ndarray
-    X_valid: np.ndarray
-    y_valid: np.ndarray
-    X_target_fit: np.ndarray
-    X_source_test: np.ndarray
-    y_source_test: np.ndarray
-    X_target_test: np.ndarray
-    y_target_test: np.ndarray
-    idx_source_test: np.ndarray
-    idx_target_test: np.ndarray
-    sizes: dict[str, dict[str, int]]
-    description: str
-    paired: bool
-    standardization: str = "source statistics"
-
-
-def _subset(y: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """Sorted indices of a class-stratified random subset of ``n`` samples."""
-    if n >= len(y):
-        return np.arange(len(y))
-    counts = np.bincount(y, minlength=2)
-    stratify = y if counts.min() >= 2 else None
-    idx, _ = train_test_split(
-        np.arange(len(y)), train_size=n, stratify=stratify, random_state=seed
-    )
-    return np.sort(idx)
-
-
-def _raw_data(experiment: str, profile: Profile, data: Path | None, seed: int):
-    n = profile.n_samples[experiment]
-    if data is None:
-        Xs, ys, Xt, yt = make_galaxy_mergers(
-            n,
-            experiment=experiment,
-            image_size=profile.image_size,
-            merger_fraction=profile.merger_fraction[experiment],
-            random_state=seed,
-        )
-        description = (
-            f"simulator: make_galaxy_mergers({n}, experiment={experiment!r}, "
-            f"image_size={profile.image_size}, random_state={seed})"
-        )
-        return Xs, ys, Xt, yt, experiment == "sim2sim", description
-    Xs, ys, Xt, yt = load_deepmerge(data, experiment)
-    # The sim2sim files hold the same galaxies twice (pristine and noisy) when they
-    # have equal labels in the same order; keep the twins in the same split part.
-    paired = (
-        experiment == "sim2sim" and len(ys) == len(yt) and bool(np.array_equal(ys, yt))
-    )
-    if profile.use_all_files or n is None:
-        idx_s, idx_t = np.arange(len(ys)), np.arange(len(yt))
-    else:
-        idx_s = _subset(ys, n, seed)
-        idx_t = idx_s if paired else _subset(yt, n, seed + 1)
-    description = (
-        f"DeepMerge II files in {str(data)!r} ({len(idx_s)} of {len(ys)} source, "
-        f"{len(idx_t)} of {len(yt)} target images)"
-    )
-    return (
-        np.asarray(Xs[idx_s]),
-        ys[idx_s],
-        np.asarray(Xt[idx_t]),
-        yt[idx_t],
-        paired,
-        description,
-    )
-
-
-def prepare_data(
-    experiment: str, profile: Profile, data: Path | None, seed: int
-) -> _Data:
-    """Load, split 70/10/20 and standardise the data of one experiment.
-
-    Parameters
-    ----------
-    experiment : {"sim2sim", "sim2real"}
-        Pair of domains.
-    profile : Profile
-        Data sizes.
-    data : Path or None
-        Folder of the published files, or None for the simulator.
-    seed : int
-        Seed of the simulator, the subset and the split.
-
-    Returns
-    -------
-    _Data
-        The source training part, the source validation part (passed to the
-        estimators as ``validation_data``, so that early stopping uses the
-        70/10/20 split's validation images), the target training part
-        (unlabelled for training) and both test parts, all standardised with
-        statistics of the source fitting (training and validation) images; where
-        ``TARGET_STANDARDIZATION`` is ``"auto"`` and the domains' pixel units
-        differ, the target parts with statistics of the target training part.
-    """
-    Xs, ys, Xt, yt, paired, description = _raw_data(experiment, profile, data, seed)
-    # Same galaxies in both domains (sim2sim): a target test galaxy is never the
-    # twin of a source training galaxy.
-    split = train_valid_test_split(Xs, ys, Xt, yt, paired=paired, random_state=seed)
-    del Xs, Xt
-    X_source_fit = np.concatenate([split.X_source_train, split.X_source_valid])
-    if TARGET_STANDARDIZATION[experiment] == "auto" and pixel_units_differ(
-        X_source_fit, split.X_target_train
-    ):
-        # Each domain with its own statistics, from its training images only.
-        scaler = DomainStandardizer().fit(X_source_fit, X_target=split.X_target_train)
-        transform_target = scaler.transform_target
-        standardization = "per domain (pixel units differ)"
-    else:
-        scaler = ChannelStandardizer().fit(X_source_fit)
-        transform_target = scaler.transform
-        standardization = "source statistics"
-    del X_source_fit
-    sizes = {
-        domain: {part: len(split[f"idx_{domain}_{part}"]) for part in _PARTS}
-        for domain in ("source", "target")
-    }
-    return _Data(
-        X_fit=scaler.transform(split.X_source_train),
-        y_fit=split.y_source_train,
-        X_valid=scaler.transform(split.X_source_valid),
-        y_valid=split.y_source_valid,
-        X_target_fit=transform_target(split.X_target_train),
-        X_source_test=scaler.transform(split.X_source_test),
-        y_source_test=split.y_source_test,
-        X_target_test=transform_target(split.X_target_test),
-        y_target_test=split.y_target_test,
-        idx_source_test=split.idx_source_test,
-        idx_target_test=split.idx_target_test,
-        sizes=sizes,
-        description=description,
-        paired=paired,
-        standardization=standardization,
-    )
 
 
 # -- training -------------------------------------------------------------------------
@@ -265,7 +114,7 @@ def _summary(name: str, estimator, report, seconds: float) -> str:
 
 def _fit_method(
     method: Method,
-    data: _Data,
+    data: ExperimentData,
     overrides: dict[str, Any],
     label: str,
 ):
@@ -305,116 +154,28 @@ def _pretrained_weights(
                 f"--pretrained file {str(config.pretrained)!r} does not exist."
             )
         return Path(config.pretrained), {"weights": str(config.pretrained)}
-    (source_method,) = [
-        m for m in methods_for("sim2sim", config.backbone) if m.name == "MMD"
-    ]
+    source_method = pretrained_method(config.backbone)
     _log(
         "Transfer learning starts from a simulation-to-simulation model: training "
-        "sim2sim MMD (Table A2) first."
+        f"sim2sim {source_method.name} (Table A2) first."
     )
     data = prepare_data("sim2sim", profile, config.data, config.seed)
     _log(f"data: {data.description}")
     estimator, report, seconds = _fit_method(
-        source_method, data, overrides, "sim2sim MMD"
+        source_method, data, overrides, f"sim2sim {source_method.name}"
     )
     path = _save_weights(
-        estimator, config.out / "weights" / f"sim2sim_mmd_{config.backbone}.pt"
+        estimator, config.out / pretrained_weights_file(config.backbone)
     )
     return path, {
         "weights": str(path),
-        "method": "MMD",
+        "method": source_method.name,
         "data": data.description,
         "n_epochs": estimator.n_epochs_,
         "best_epoch": estimator.best_epoch_,
         "fit_seconds": round(seconds, 1),
         **report.to_dict(),
     }
-
-
-# -- figures --------------------------------------------------------------------------
-def _examples(data: _Data, per_domain: int = 2) -> tuple[np.ndarray, list[str]]:
-    """Return a few merger test images of each domain, for the Grad-CAM figure."""
-    images, titles = [], []
-    for domain in ("source", "target"):
-        y = getattr(data, f"y_{domain}_test")
-        X = getattr(data, f"X_{domain}_test")
-        idx = getattr(data, f"idx_{domain}_test")
-        rows = np.flatnonzero(y == 1)[:per_domain]
-        images.append(X[rows])
-        titles += [f"{domain} #{idx[r]}" for r in rows]
-    return np.concatenate(images), titles
-
-
-def _latent_subset(y: np.ndarray, n: int, seed: int) -> np.ndarray:
-    return _subset(np.asarray(y), n, seed)
-
-
-def _figures(
-    config: ReproduceConfig,
-    profile: Profile,
-    data: _Data,
-    estimators: dict[str, Any],
-    untrained,
-    reports: dict[str, Any],
-) -> list[Path]:
-    out = config.out
-    scores = {
-        domain: {
-            name: est.predict_proba(getattr(data, f"X_{domain}_test"))[:, 1]
-            for name, est in estimators.items()
-        }
-        for domain in ("source", "target")
-    }
-    tables = {
-        domain: {
-            name: {key: getattr(r, domain)[key] for key in METRICS}
-            for name, r in reports.items()
-        }
-        for domain in ("source", "target")
-    }
-    title = (
-        f"{config.experiment}, {config.backbone}, profile {config.profile} "
-        "(hatched/dashed: source, solid: target)"
-    )
-    written = [
-        metrics_figure(
-            out / "metrics.png",
-            tables["source"],
-            tables["target"],
-            data.y_source_test,
-            scores["source"],
-            data.y_target_test,
-            scores["target"],
-            title=title,
-        ),
-        score_histograms_figure(
-            out / "score_histograms.png",
-            data.y_source_test,
-            scores["source"],
-            data.y_target_test,
-            scores["target"],
-        ),
-    ]
-    _log("drawing the latent space (t-SNE) ...")
-    rows_s = _latent_subset(data.y_source_test, profile.n_latent, config.seed)
-    rows_t = _latent_subset(data.y_target_test, profile.n_latent, config.seed)
-    written.append(
-        latent_figure(
-            out / "latent_space.png",
-            estimators,
-            untrained,
-            data.X_source_test[rows_s],
-            data.y_source_test[rows_s],
-            data.X_target_test[rows_t],
-            data.y_target_test[rows_t],
-            random_state=config.seed,
-        )
-    )
-    images, titles = _examples(data)
-    if len(images):
-        written.append(gradcam_figure(out / "gradcam.png", estimators, images, titles))
-    written += history_figures(out, estimators)
-    return written
 
 
 # -- the run --------------------------------------------------------------------------
@@ -433,7 +194,7 @@ def run_reproduce(config: ReproduceConfig) -> dict[str, Any]:
     """
     start = time.monotonic()
     profile = PROFILES[config.profile]
-    methods = methods_for(config.experiment, config.backbone)
+    methods = methods_for(config.experiment, config.backbone, config.methods)
     config.out.mkdir(parents=True, exist_ok=True)
     overrides = {
         **profile.training_overrides(),
@@ -489,8 +250,8 @@ def run_reproduce(config: ReproduceConfig) -> dict[str, Any]:
             "fit_seconds": round(seconds, 1),
             **report.to_dict(),
         }
-        if config.experiment == "sim2sim" and method.name == "MMD":
-            path = config.out / "weights" / f"sim2sim_mmd_{config.backbone}.pt"
+        if saves_pretrained_weights(config.experiment, method):
+            path = config.out / pretrained_weights_file(config.backbone)
             entries[method.name]["weights"] = str(_save_weights(estimator, path))
 
     comparison = compare_reports(reports)
@@ -507,7 +268,7 @@ def run_reproduce(config: ReproduceConfig) -> dict[str, Any]:
     sys.stdout.flush()
 
     untrained = methods[0].build(**overrides)
-    figures = _figures(config, profile, data, estimators, untrained, reports)
+    figures = draw_figures(config, profile, data, estimators, untrained, reports)
     results = {
         "skdamerge_version": __version__,
         "command": config.command,
@@ -560,7 +321,7 @@ def _resolved_device(device: str) -> str:
     return device
 
 
-def _notes(config: ReproduceConfig, methods, data: _Data) -> list[str]:
+def _notes(config: ReproduceConfig, methods, data: ExperimentData) -> list[str]:
     """Lines after the table: the paper's accuracies and the deviations."""
     paper = PAPER_ACCURACY.get((config.experiment, config.backbone), {})
     table = "Table 1" if config.experiment == "sim2sim" else "Table 2"
