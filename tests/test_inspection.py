@@ -226,7 +226,10 @@ def test_grad_cam_resnet18_and_frozen_features():
     ).fit(X, y)
     cams = grad_cam(clf, X[:5])
     assert cams.shape == (5, 32, 32)
-    assert np.all(np.isfinite(cams)) and cams.min() >= 0 and cams.max() <= 1
+    assert np.all(np.isfinite(cams)) and cams.min() >= 0
+    # each map is scaled to a peak of 1 (or is all zero)
+    peak = cams.reshape(len(cams), -1).max(axis=1)
+    assert np.all((peak == 0) | np.isclose(peak, 1))
     assert _all_hooks_removed(clf.module_)
     # A bare module: the last residual block by default, any named layer on request.
     net = ResNet18()

@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (
     accuracy_score,
+    balanced_accuracy_score,
     brier_score_loss,
     confusion_matrix,
     f1_score,
@@ -42,6 +43,15 @@ from skdamerge.metrics import (
 
 Y = np.array([1, 1, 1, 0, 0, 0, 0, 1])
 P = np.array([0.9, 0.6, 0.3, 0.2, 0.7, 0.1, 0.5, 0.8])
+
+
+def _binary_entropy(p):
+    """Entropy in nats of a two-class prediction (p, 1 - p), written out."""
+    return -(p * math.log(p) + (1 - p) * math.log(1 - p))
+
+
+# mean prediction entropy of the rows of P
+ENTROPY_P = sum(_binary_entropy(p) for p in P) / len(P)
 
 
 # ---------------------------------------------------------------------------
@@ -182,15 +192,11 @@ def test_report_values(hand_report):
     report = hand_report
     assert report.source["accuracy"] == pytest.approx(0.75)
     assert report.source == pytest.approx(
-        {
-            **metric_table(Y, P),
-            "merger_fraction": 0.5,
-            "entropy": report.source["entropy"],
-        }
+        {**metric_table(Y, P), "merger_fraction": 0.5, "entropy": ENTROPY_P}
     )
-    assert report.source["entropy"] == pytest.approx(
-        prediction_entropy(np.column_stack([1 - P, P]))
-    )
+    # target probabilities 0.2, 0.1, 0.4, 0.3: every image is called a non-merger
+    entropy_t = np.mean([_binary_entropy(p) for p in (0.2, 0.1, 0.4, 0.3)])
+    assert report.target["entropy"] == pytest.approx(entropy_t)
     assert report.target["recall"] == 0.0 and report.target["accuracy"] == 0.5
     assert report.target["merger_fraction"] == 0.0
     np.testing.assert_allclose(report.target_confusion, [[0, 0], [1, 1]])
@@ -235,11 +241,9 @@ def test_report_string_labels_and_pos_label():
     # classes_ sorted: ["merger", "nonmerger"]; column 1 is "nonmerger"
     est = FixedProba(1 - P, classes=("merger", "nonmerger")).fit()
     report = domain_adaptation_report(est, X, y, pos_label="merger")
+    # merger iff P > 0.5 (rows 0, 1, 4, 7); the entropy ignores the label names
     assert report.source == pytest.approx(
-        {
-            **metric_table(Y, P),
-            **{k: report.source[k] for k in ("merger_fraction", "entropy")},
-        }
+        {**metric_table(Y, P), "merger_fraction": 4 / 8, "entropy": ENTROPY_P}
     )
     assert report.labels == ("merger", "nonmerger")
     assert "merger" in str(report) and "nonmerger" in str(report)
@@ -248,6 +252,8 @@ def test_report_string_labels_and_pos_label():
     assert default.labels == ("nonmerger", "merger")
     # "nonmerger" predicted iff P < 0.5 (rows 2, 3, 5): 2 of the 4 found
     assert default.source["recall"] == pytest.approx(2 / 4)
+    assert default.source["merger_fraction"] == pytest.approx(3 / 8)
+    assert default.source["entropy"] == pytest.approx(ENTROPY_P)
     with pytest.raises(ValueError, match="pos_label"):
         domain_adaptation_report(est, X, y, pos_label="spiral")
 
@@ -403,7 +409,9 @@ def test_scorers_against_functions():
     assert make_target_scorer(Xt, yt, "neg_brier_score")(clf, X, y) == pytest.approx(
         -brier_score_loss(yt, proba_t[:, 1])
     )
-    assert make_target_scorer(Xt, yt, "balanced_accuracy")(clf, X, y) <= 1
+    assert make_target_scorer(Xt, yt, "balanced_accuracy")(clf, X, y) == pytest.approx(
+        balanced_accuracy_score(yt, clf.predict(Xt))
+    )
     assert source_accuracy_scorer(clf, X, y) == pytest.approx(clf.score(X, y))
 
     # DEV: with LogisticRegression (no transform) the features are predict_proba
@@ -423,6 +431,51 @@ def test_scorers_against_functions():
     ]:
         assert "X_target=<array of shape (40, 3)>" in repr(scorer)
         pickle.loads(pickle.dumps(scorer))
+
+
+def _snd_by_hand(rows, temperature):
+    """Mean entropy of each row's softmax over its cosine similarities to the others."""
+    entropies = []
+    for i, a in enumerate(rows):
+        logits = [
+            sum(x * y for x, y in zip(a, b, strict=True))
+            / (math.hypot(*a) * math.hypot(*b))
+            for j, b in enumerate(rows)
+            if j != i
+        ]
+        weights = [math.exp(v / temperature) for v in logits]
+        probs = [w / sum(weights) for w in weights]
+        entropies.append(-sum(q * math.log(q) for q in probs))
+    return sum(entropies) / len(entropies)
+
+
+class FixedProbaFeatures(FixedProba):
+    def __init__(self, table, features):
+        super().__init__(table)
+        self.features = features
+
+    def transform(self, X):
+        return self.features[np.asarray(X).ravel().astype(int)]
+
+
+def test_snd_scorer_matches_hand_computation():
+    # four target images (rows 0..3) with merger probabilities 0.9, 0.8, 0.2, 0.3:
+    # two mergers, two non-mergers, so the collapse guard lets the score through
+    merger = [0.9, 0.8, 0.2, 0.3]
+    features = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 2.0], [-1.0, 0.5]])
+    est = FixedProbaFeatures(np.array(merger), features).fit()
+    Xt = np.arange(4)[:, None]
+    rows = [(1 - p, p) for p in merger]
+    for temperature in (0.5, 0.05):
+        expected = _snd_by_hand(rows, temperature)
+        scorer = make_snd_scorer(Xt, temperature)
+        # the fold's X, y are ignored: only the target outputs count
+        assert scorer(est, None, None) == pytest.approx(expected, rel=1e-9)
+        assert scorer(est, np.zeros((2, 1)), [0, 1]) == pytest.approx(expected)
+    assert _snd_by_hand(rows, 0.5) != pytest.approx(_snd_by_hand(rows, 0.05))
+    on_features = make_snd_scorer(Xt, 0.5, on="features")(est, None, None)
+    assert on_features == pytest.approx(_snd_by_hand(features.tolist(), 0.5))
+    assert on_features != pytest.approx(_snd_by_hand(rows, 0.5))
 
 
 def test_scorer_string_labels():

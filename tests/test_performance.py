@@ -174,6 +174,64 @@ def test_bf16_runs_the_network_in_bfloat16_and_the_losses_in_float32(
     assert all(p.dtype is torch.float32 for p in clf.module_.parameters())
 
 
+def _fit_recording_dtypes(precision, tiny_shift, monkeypatch):
+    """Fit an MMD model; return it and the dtypes of the conv and linear outputs.
+
+    Only the forward passes of the training steps (inside the objective) are
+    recorded, not the shape probe that builds the network.
+    """
+    Xs, ys, Xt, _ = tiny_shift
+    dtypes = set()
+    in_step = []
+    objective_call = estimators_module.MMDObjective.__call__
+
+    def step(self, *args, **kwargs):
+        in_step.append(True)
+        try:
+            return objective_call(self, *args, **kwargs)
+        finally:
+            in_step.pop()
+
+    def record(module, inputs, output):
+        if in_step and isinstance(module, (nn.Conv2d, nn.Linear)):
+            dtypes.add(output.dtype)
+
+    monkeypatch.setattr(estimators_module.MMDObjective, "__call__", step)
+    handle = torch.nn.modules.module.register_module_forward_hook(record)
+    try:
+        with warnings.catch_warnings():
+            _no_emulation_warning()
+            clf = MMDClassifier(
+                max_epochs=1, precision=precision, device="cpu", random_state=0
+            ).fit(Xs, ys, X_target=Xt)
+    finally:
+        handle.remove()
+    return clf, dtypes
+
+
+def test_bf16_autocast_is_active_in_the_training_forward_pass(tiny_shift, monkeypatch):
+    _, bf16 = _fit_recording_dtypes("bf16", tiny_shift, monkeypatch)
+    _, fp32 = _fit_recording_dtypes("fp32", tiny_shift, monkeypatch)
+    assert bf16 == {torch.bfloat16}
+    assert fp32 == {torch.float32}
+
+
+def test_bf16_inference_is_close_to_fp32_but_not_identical(tiny_shift, monkeypatch):
+    """The same weights under bf16 autocast: bfloat16 rounding, nothing more."""
+    _, _, Xt, _ = tiny_shift
+    clf, _ = _fit_recording_dtypes("fp32", tiny_shift, monkeypatch)
+    fp32 = clf.predict_proba(Xt)
+    clf.net_.precision = Precision("bf16", "cpu", torch.bfloat16)
+    bf16 = clf.predict_proba(Xt)
+    difference = np.abs(bf16 - fp32)[:, 1]
+    # bfloat16 keeps 8 significant bits (relative rounding 2**-9 ~ 0.002 per
+    # operation): the probabilities move, by far less than a decision margin
+    assert difference.max() > 0
+    assert difference.max() < 0.05
+    assert np.median(difference) < 0.01
+    assert np.mean((bf16[:, 1] > 0.5) == (fp32[:, 1] > 0.5)) > 0.95
+
+
 def test_bf16_model_pickles(tiny_shift):
     Xs, ys, Xt, _ = tiny_shift
     with warnings.catch_warnings():
