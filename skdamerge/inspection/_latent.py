@@ -9,6 +9,7 @@ from sklearn.manifold import TSNE
 from sklearn.utils import check_random_state
 
 from .._engine.batches import ArrayBatches
+from .._param_validation import HasMethods, validate_params
 from .._validation import (
     check_images,
     check_same_sample_shape,
@@ -22,6 +23,10 @@ __all__ = ["LatentSpaceDisplay", "initial_features"]
 _METHODS = ("tsne", "pca")
 
 
+@validate_params(
+    {"estimator": [HasMethods(["fit", "get_params"])], "X": ["array-like"]},
+    prefer_skip_nested_validation=True,
+)
 def initial_features(estimator, X) -> np.ndarray:
     """Latent features of an unfitted estimator's network before any training.
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from numbers import Real
 
 import numpy as np
 
+from .._param_validation import LABEL, Interval, validate_params
 from ..metrics import METRIC_LABELS, metric_table
 from ._colors import DOMAIN_HATCH, DOMAIN_LINESTYLE, method_color
 from ._utils import check_estimators, check_labels_pair, new_axes, positive_scores
@@ -17,6 +19,15 @@ __all__ = ["METRICS", "MetricBarsDisplay", "binary_metrics"]
 METRICS = ("accuracy", "precision", "recall", "f1", "brier", "auc")
 
 
+@validate_params(
+    {
+        "y_true": ["array-like"],
+        "y_score": ["array-like"],
+        "pos_label": LABEL,
+        "threshold": [Interval(Real, 0, 1, closed="both")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def binary_metrics(y_true, y_score, *, pos_label=1, threshold=0.5) -> dict[str, float]:
     """Compute the six metrics of DeepMerge II Table 1 for one model and data set.
 
