@@ -388,7 +388,8 @@ def test_invalid_argument_is_named(path, argument, value):
 
 
 @pytest.mark.parametrize(
-    ("path", "function"), list(_public_functions()), ids=lambda p: str(p)
+    ("path", "function"),
+    [pytest.param(path, f, id=path) for path, f in _public_functions()],
 )
 def test_every_public_function_validates_every_argument(path, function):
     assert path in FUNCTIONS, f"{path}: add it, with invalid values, to FUNCTIONS"
