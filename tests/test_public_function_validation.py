@@ -410,6 +410,193 @@ def test_every_listed_function_is_public():
 
 
 # ---------------------------------------------------------------------------
+# The from_* constructors of the inspection displays
+# ---------------------------------------------------------------------------
+
+
+class _Axes:
+    """Stands for a matplotlib Axes."""
+
+    def plot(self, *args, **kwargs):
+        return []
+
+
+METHODS = {
+    "DomainRocDisplay.from_predictions": (
+        {"y_source": A, "scores_source": {}},
+        {
+            "y_source": [SCALAR],
+            "scores_source": [A, None],
+            "y_target": [SCALAR],
+            "scores_target": [A],
+            "pos_label": [[1]],
+            "ax": [3],
+        },
+    ),
+    "DomainRocDisplay.from_estimators": (
+        {"estimators": {}, "X_source": A, "y_source": A},
+        {
+            "estimators": [_Model(), None],
+            "X_source": [None],
+            "y_source": [SCALAR],
+            "X_target": [SCALAR],
+            "y_target": [SCALAR],
+            "ax": ["left"],
+        },
+    ),
+    "GradCAMDisplay.from_estimator": (
+        {"estimator": _Model(), "X": A},
+        {
+            "estimator": [object()],
+            "X": [SCALAR],
+            "target_class": [[1]],
+            "layer": [3],
+            "stretch": ["sqrt"],
+            "channel": [-1, 1.5],
+            "ax": [3],
+        },
+    ),
+    "LatentSpaceDisplay.from_features": (
+        {"features_source": A},
+        {
+            "features_source": [SCALAR, None],
+            "features_target": [SCALAR],
+            "y_source": [SCALAR],
+            "y_target": [SCALAR],
+            "pos_label": [[1]],
+            "method": ["umap"],
+            "random_state": ["seed"],
+            "perplexity": [0, -5.0],
+            "embedding_kwargs": [[("n_iter", 250)]],
+            "class_names": ["merger"],
+            "ax": [3],
+        },
+    ),
+    "LatentSpaceDisplay.from_estimator": (
+        {"estimator": _Model(), "X_source": A},
+        {
+            "estimator": [object()],
+            "X_source": [None],
+            "X_target": [SCALAR],
+            "y_source": [SCALAR],
+            "y_target": [SCALAR],
+            "method": ["umap"],
+            "random_state": ["seed"],
+            "perplexity": [0],
+            "embedding_kwargs": ["perplexity=5"],
+            "ax": [3],
+        },
+    ),
+    "MetricBarsDisplay.from_metrics": (
+        {"source_metrics": {}},
+        {
+            "source_metrics": [A],
+            "target_metrics": [[("noDA", {})]],
+            "metrics": ["f1"],
+            "ax": [3],
+        },
+    ),
+    "ScoreHistogramDisplay.from_predictions": (
+        {"y_source": A, "y_score_source": A},
+        {
+            "y_source": [SCALAR],
+            "y_score_source": [None],
+            "y_target": [SCALAR],
+            "y_score_target": [SCALAR],
+            "pos_label": [[1]],
+            "bins": [0, 20.0],
+            "name": [3],
+            "class_names": ["merger"],
+            "ax": [3],
+        },
+    ),
+    "ScoreHistogramDisplay.from_estimator": (
+        {"estimator": _Model(), "X_source": A, "y_source": A},
+        {
+            "estimator": [_FitOnly()],
+            "X_source": [SCALAR],
+            "y_source": [None],
+            "X_target": [SCALAR],
+            "y_target": [SCALAR],
+            "bins": [0],
+            "name": [3],
+            "ax": [3],
+        },
+    ),
+    "TrainingHistoryDisplay.from_history": (
+        {"history": []},
+        {
+            "history": [None, 3],
+            "best_epoch": [2.5, "last"],
+            "show_disabled": ["yes"],
+            "ax": [3],
+        },
+    ),
+    "TrainingHistoryDisplay.from_estimator": (
+        {"estimator": _Model()},
+        {"estimator": [object()], "show_disabled": ["yes"], "ax": [3]},
+    ),
+}
+
+# Constructors left to their own checks, and why.
+METHODS_NOT_VALIDATED = {
+    # Its test passes None placeholders for the data and expects the check of the
+    # estimators (a mapping of fitted models) to speak first.
+    "MetricBarsDisplay.from_estimators",
+}
+
+
+def _method(qualname):
+    cls_name, name = qualname.split(".")
+    cls = getattr(importlib.import_module("skdamerge.inspection"), cls_name)
+    return getattr(cls, name)
+
+
+def _display_constructors():
+    module = importlib.import_module("skdamerge.inspection")
+    for name in module.__all__:
+        cls = getattr(module, name)
+        if inspect.isclass(cls):
+            for attr in sorted(vars(cls)):
+                if attr.startswith("from_"):
+                    yield f"{cls.__name__}.{attr}"
+
+
+METHOD_CASES = [
+    pytest.param(qualname, argument, value, id=f"{qualname}-{argument}-{i}")
+    for qualname, (_, invalid) in METHODS.items()
+    for argument, values in invalid.items()
+    for i, value in enumerate(values)
+]
+
+
+@pytest.mark.parametrize(("qualname", "argument", "value"), METHOD_CASES)
+def test_invalid_display_argument_is_named(qualname, argument, value):
+    valid, _ = METHODS[qualname]
+    message = rf"The '{argument}' parameter of {qualname} must be"
+    with pytest.raises(InvalidParameterError, match=message):
+        _method(qualname)(**{**valid, argument: value})
+
+
+@pytest.mark.parametrize("qualname", list(_display_constructors()))
+def test_every_display_constructor_validates_every_argument(qualname):
+    if qualname in METHODS_NOT_VALIDATED:
+        assert qualname not in METHODS
+        return
+    assert qualname in METHODS, f"{qualname}: add it, with invalid values"
+    method = _method(qualname)
+    expected = set(_arguments(method))
+    assert set(METHODS[qualname][1]) == expected
+    bogus = {name: object() for name in expected}
+    with pytest.raises(InvalidParameterError, match=f"parameter of {qualname}"):
+        method(**bogus)
+
+
+def test_every_listed_display_constructor_exists():
+    assert set(METHODS) | METHODS_NOT_VALIDATED == set(_display_constructors())
+
+
+# ---------------------------------------------------------------------------
 # Transformers and the pipeline: _parameter_constraints checked at fit
 # ---------------------------------------------------------------------------
 

@@ -10,9 +10,15 @@ import torch.nn.functional as F
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from .._param_validation import LABEL, HasMethods, Interval, validate_params
+from .._param_validation import (
+    LABEL,
+    HasMethods,
+    Interval,
+    StrOptions,
+    validate_params,
+)
 from .._validation import check_images, resolve_positive_class
-from ._utils import new_axes
+from ._utils import AXES, new_axes
 
 __all__ = ["GradCAMDisplay", "grad_cam"]
 
@@ -430,6 +436,18 @@ class GradCAMDisplay:
         return self
 
     @classmethod
+    @validate_params(
+        {
+            "estimator": [nn.Module, HasMethods(["fit"])],
+            "X": ["array-like"],
+            "target_class": [*LABEL, None],
+            "layer": [str, nn.Module, None],
+            "stretch": [StrOptions({"arcsinh", "log"}), None],
+            "channel": [Interval(Integral, 0, None, closed="left"), None],
+            "ax": AXES,
+        },
+        prefer_skip_nested_validation=True,
+    )
     def from_estimator(
         cls,
         estimator,

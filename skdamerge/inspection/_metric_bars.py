@@ -10,7 +10,13 @@ import numpy as np
 from .._param_validation import LABEL, Interval, validate_params
 from ..metrics import METRIC_LABELS, metric_table
 from ._colors import DOMAIN_HATCH, DOMAIN_LINESTYLE, method_color
-from ._utils import check_estimators, check_labels_pair, new_axes, positive_scores
+from ._utils import (
+    AXES,
+    check_estimators,
+    check_labels_pair,
+    new_axes,
+    positive_scores,
+)
 
 __all__ = ["METRICS", "MetricBarsDisplay", "binary_metrics"]
 
@@ -189,6 +195,15 @@ class MetricBarsDisplay:
         return self
 
     @classmethod
+    @validate_params(
+        {
+            "source_metrics": [Mapping, None],
+            "target_metrics": [Mapping, None],
+            "metrics": ["array-like"],
+            "ax": AXES,
+        },
+        prefer_skip_nested_validation=True,
+    )
     def from_metrics(
         cls,
         source_metrics: Mapping[str, Mapping[str, float]] | None,
