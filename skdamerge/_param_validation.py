@@ -10,10 +10,13 @@ scikit-learn changes them.
 
 from __future__ import annotations
 
+from numbers import Real
 from typing import Any
 
+import numpy as np
 from sklearn.utils._param_validation import (  # the one private import
     HasMethods,
+    Hidden,
     Interval,
     InvalidParameterError,
     Options,
@@ -23,7 +26,9 @@ from sklearn.utils._param_validation import (  # the one private import
 )
 
 __all__ = [
+    "LABEL",
     "HasMethods",
+    "Hidden",
     "Interval",
     "InvalidParameterError",
     "Options",
@@ -31,6 +36,11 @@ __all__ = [
     "check_parameters",
     "validate_params",
 ]
+
+#: Constraints of a class label such as ``pos_label``: a number (NumPy integers
+#: and floats included), a string or a boolean; whether the label occurs in the
+#: data is checked by the function itself.
+LABEL: list = [Real, str, np.bool_]
 
 
 def check_parameters(estimator: Any) -> None:

@@ -55,10 +55,12 @@ the same gradients as without the wrapper, including the domain classifier's.
 from __future__ import annotations
 
 import os
+from numbers import Integral
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ._param_validation import HasMethods, Interval, validate_params
 from ._validation import check_image_shape
 
 __all__ = ["predict_proba_dask", "predict_zarr"]
@@ -102,6 +104,22 @@ def _prepare(estimator, X):
     return X.rechunk({axis: -1 for axis in range(1, X.ndim)})
 
 
+#: A dask.distributed client (or anything that scatters and computes like one).
+_CLIENT = [HasMethods(["scatter", "compute"]), None]
+_THREADS = [Interval(Integral, 1, None, closed="left"), None]
+
+
+@validate_params(
+    {
+        "estimator": [HasMethods(["predict_proba"])],
+        # dask is an optional dependency, imported on call: the function checks
+        # for a dask array itself and says how to wrap other data.
+        "X": "no_validation",
+        "client": _CLIENT,
+        "torch_threads": _THREADS,
+    },
+    prefer_skip_nested_validation=True,
+)
 def predict_proba_dask(estimator, X, *, client=None, torch_threads: int | None = None):
     """Class probabilities of a dask array of images, one block per chunk.
 
@@ -148,6 +166,18 @@ def predict_proba_dask(estimator, X, *, client=None, torch_threads: int | None =
     )
 
 
+@validate_params(
+    {
+        "estimator": [HasMethods(["predict_proba"])],
+        "source": [str, os.PathLike, "array-like"],
+        "destination": [str, os.PathLike],
+        "client": _CLIENT,
+        "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+        "torch_threads": _THREADS,
+        "overwrite": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def predict_zarr(
     estimator,
     source,

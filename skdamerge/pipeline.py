@@ -16,6 +16,7 @@ from ._engine.target_monitor import (
     monitored_sample,
     threshold_for_estimate,
 )
+from ._param_validation import HasMethods, Hidden, check_parameters, validate_params
 from ._target import unwrap_target
 
 __all__ = ["DomainAdaptationPipeline", "make_da_pipeline"]
@@ -134,6 +135,13 @@ class DomainAdaptationPipeline(Pipeline):
     (40, 2)
     """
 
+    _parameter_constraints: dict = {
+        "steps": [list, Hidden(tuple)],
+        "transform_input": [list, None],
+        "memory": [None, str, HasMethods(["cache"])],
+        "verbose": ["boolean"],
+    }
+
     def fit(self, X: Any, y: Any = None, X_target: Any = None, **params: Any):
         """Fit the transformers and the estimator on both domains.
 
@@ -156,6 +164,7 @@ class DomainAdaptationPipeline(Pipeline):
         self
             The fitted pipeline.
         """
+        check_parameters(self)
         X_target = unwrap_target(X_target)
         if X_target is None:
             return super().fit(X, y, **params)
@@ -388,6 +397,9 @@ class DomainAdaptationPipeline(Pipeline):
         return self._transform_target(X, params, with_final=True)
 
 
+# The steps (``*steps``) are not seen by ``validate_params``, which skips
+# variadic arguments; the pipeline checks them when it is built.
+@validate_params({"verbose": ["boolean"]}, prefer_skip_nested_validation=True)
 def make_da_pipeline(*steps: Any, verbose: bool = False) -> DomainAdaptationPipeline:
     """Build a :class:`DomainAdaptationPipeline`, naming steps like ``make_pipeline``.
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.exceptions import NotFittedError
-from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skdamerge import MMDClassifier, TargetDomain
+from skdamerge._param_validation import InvalidParameterError
 from skdamerge.datasets import make_galaxy_mergers
 from skdamerge.pipeline import make_da_pipeline
 from skdamerge.preprocessing import (

@@ -11,8 +11,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
-from sklearn.utils._param_validation import InvalidParameterError
 
+from skdamerge._param_validation import InvalidParameterError
 from skdamerge.datasets import make_galaxy_mergers
 from skdamerge.metrics import (
     MergerFractionEstimate,

@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
+from .._param_validation import validate_params
+
 __all__ = ["DEEPMERGE_BANDS", "DEEPMERGE_FILES", "load_deepmerge"]
 
 ZENODO_RECORD = "10.5281/zenodo.4507941"
@@ -160,6 +162,16 @@ def _check_labels(y: np.ndarray, role: str, path: Path) -> np.ndarray:
     return values.astype(np.int64)
 
 
+@validate_params(
+    {
+        "path": [str, os.PathLike],
+        # Any string: the names are matched case-insensitively by the function.
+        "experiment": [str],
+        "mmap": ["boolean"],
+        "return_bunch": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def load_deepmerge(
     path: str | os.PathLike,
     experiment: str = "sim2sim",

@@ -21,9 +21,12 @@ import os
 import re
 import warnings
 from collections.abc import Iterable, Sequence
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
+
+from .._param_validation import validate_params
 
 __all__ = ["load_fits_cube", "load_fits_images"]
 
@@ -95,6 +98,18 @@ def _read_image_hdus(path: Path, hdu: int | str | None, dtype) -> list[np.ndarra
     return arrays
 
 
+#: A NumPy data type: a scalar type (``np.float32``), its name or a ``np.dtype``.
+_DTYPE = [type, str, np.dtype]
+
+
+@validate_params(
+    {
+        "path": [str, os.PathLike],
+        "hdu": [Integral, str],
+        "dtype": _DTYPE,
+    },
+    prefer_skip_nested_validation=True,
+)
 def load_fits_cube(
     path: str | os.PathLike, *, hdu: int | str = 0, dtype=np.float32
 ) -> np.ndarray:
@@ -233,6 +248,16 @@ def _stack(images: list[np.ndarray], sources: list[str]) -> np.ndarray:
     return np.stack(images)
 
 
+@validate_params(
+    {
+        "paths_or_dir": [str, os.PathLike, Iterable],
+        "bands": ["array-like", None],
+        "pattern": [str],
+        "hdu": [Integral, str, None],
+        "dtype": _DTYPE,
+    },
+    prefer_skip_nested_validation=True,
+)
 def load_fits_images(
     paths_or_dir: str | os.PathLike | Iterable[str | os.PathLike],
     *,

@@ -18,9 +18,12 @@ import os
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
+
+from .._param_validation import Interval, validate_params
 
 __all__ = ["load_image_folder"]
 
@@ -195,6 +198,18 @@ def _read_rgb(path: Path, size: int, Image) -> np.ndarray:
     return np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1) / np.float32(255)
 
 
+@validate_params(
+    {
+        "path": [str, os.PathLike],
+        "size": [Interval(Integral, 1, None, closed="left")],
+        "labels": [str, os.PathLike, None],
+        "class_names": [Mapping, list, tuple, None],
+        "extensions": ["array-like"],
+        "file_column": [str, None],
+        "label_column": [str, None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def load_image_folder(
     path: str | os.PathLike,
     *,

@@ -26,6 +26,7 @@ import numbers
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
+from .._param_validation import Interval, StrOptions, validate_params
 from ._sim_instruments import (
     _DEFAULT_MU_LIM,
     _REF_SIZE,
@@ -93,6 +94,21 @@ def _check_args(
         raise ValueError(f"return_bunch must be True or False, got {return_bunch!r}.")
 
 
+@validate_params(
+    {
+        "n_samples": [Interval(numbers.Integral, 1, None, closed="left")],
+        "experiment": [StrOptions({"sim2sim", "sim2real"})],
+        "image_size": [Interval(numbers.Integral, 16, None, closed="left")],
+        "merger_fraction": [Interval(numbers.Real, 0, 1, closed="both")],
+        "limiting_surface_brightness": [
+            Interval(numbers.Real, 15, 35, closed="both"),
+            None,
+        ],
+        "random_state": ["random_state", np.random.Generator],
+        "return_bunch": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_galaxy_mergers(
     n_samples: int = 1000,
     *,

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
+from .._param_validation import StrOptions, validate_params
+
 __all__ = ["train_valid_test_split"]
 
 _PARTS = ("train", "valid", "test")
@@ -207,6 +209,23 @@ def _resolve_paired(paired, y_source, y_target, n_source, n_target, groups) -> b
     return True
 
 
+@validate_params(
+    {
+        "X_source": ["array-like"],
+        "y_source": ["array-like"],
+        "X_target": ["array-like"],
+        "y_target": ["array-like", None],
+        # The three fractions are checked together by the function, which names
+        # the rule they break (three numbers in [0, 1] summing to 1).
+        "sizes": ["array-like"],
+        "stratify": ["boolean"],
+        "paired": ["boolean", StrOptions({"auto"})],
+        "groups_source": ["array-like", None],
+        "groups_target": ["array-like", None],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def train_valid_test_split(
     X_source,
     y_source,

@@ -19,6 +19,10 @@ References
 
 from __future__ import annotations
 
+from numbers import Integral
+
+from .._param_validation import Interval, validate_params
+
 __all__ = [
     "DOMAIN_ALPHA",
     "DOMAIN_COLORS",
@@ -74,6 +78,10 @@ _ALIASES = {
 _FALLBACK = ("#17becf", "#8c564b", "#bcbd22", "#e377c2", "#2ca02c", "#7f7f7f")
 
 
+@validate_params(
+    {"name": [str], "index": [Interval(Integral, 0, None, closed="left")]},
+    prefer_skip_nested_validation=True,
+)
 def method_color(name: str, index: int = 0) -> str:
     """Colour of a model in the multi-model figures.
 
@@ -99,6 +107,7 @@ def method_color(name: str, index: int = 0) -> str:
     return _FALLBACK[index % len(_FALLBACK)]
 
 
+@validate_params({"is_merger": ["boolean", None]}, prefer_skip_nested_validation=True)
 def class_color(is_merger: bool | None) -> str:
     """Colour of a class: red for mergers, blue for non-mergers, grey if unknown.
 

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from .._param_validation import (
+    LABEL,
+    HasMethods,
+    Interval,
+    StrOptions,
+    validate_params,
+)
 from .._validation import check_images, resolve_positive_class
-from ._utils import new_axes
+from ._utils import AXES, new_axes
 
 __all__ = ["GradCAMDisplay", "grad_cam"]
 
@@ -100,6 +109,17 @@ def _logits(output) -> torch.Tensor:
     return output
 
 
+@validate_params(
+    {
+        "module_or_estimator": [nn.Module, HasMethods(["fit"])],
+        "X": ["array-like"],
+        "target_class": [*LABEL, None],
+        "layer": [str, nn.Module, None],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "normalize": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def grad_cam(
     module_or_estimator,
     X,
@@ -416,6 +436,18 @@ class GradCAMDisplay:
         return self
 
     @classmethod
+    @validate_params(
+        {
+            "estimator": [nn.Module, HasMethods(["fit"])],
+            "X": ["array-like"],
+            "target_class": [*LABEL, None],
+            "layer": [str, nn.Module, None],
+            "stretch": [StrOptions({"arcsinh", "log"}), None],
+            "channel": [Interval(Integral, 0, None, closed="left"), None],
+            "ax": AXES,
+        },
+        prefer_skip_nested_validation=True,
+    )
     def from_estimator(
         cls,
         estimator,

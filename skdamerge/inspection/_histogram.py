@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 
+from .._param_validation import LABEL, HasMethods, Interval, validate_params
 from ._colors import MERGER, NON_MERGER
-from ._utils import check_labels_pair, new_axes, positive_scores
+from ._utils import AXES, check_labels_pair, new_axes, positive_scores
 
 __all__ = ["ScoreHistogramDisplay"]
 
@@ -149,6 +152,20 @@ class ScoreHistogramDisplay:
         return self
 
     @classmethod
+    @validate_params(
+        {
+            "y_source": ["array-like"],
+            "y_score_source": ["array-like"],
+            "y_target": ["array-like", None],
+            "y_score_target": ["array-like", None],
+            "pos_label": LABEL,
+            "bins": [Interval(Integral, 1, None, closed="left")],
+            "name": [str, None],
+            "class_names": [tuple, list],
+            "ax": AXES,
+        },
+        prefer_skip_nested_validation=True,
+    )
     def from_predictions(
         cls,
         y_source,
@@ -202,6 +219,19 @@ class ScoreHistogramDisplay:
         return display.plot(ax=ax, **plot_kwargs)
 
     @classmethod
+    @validate_params(
+        {
+            "estimator": [HasMethods(["predict_proba"])],
+            "X_source": ["array-like"],
+            "y_source": ["array-like"],
+            "X_target": ["array-like", None],
+            "y_target": ["array-like", None],
+            "bins": [Interval(Integral, 1, None, closed="left")],
+            "name": [str, None],
+            "ax": AXES,
+        },
+        prefer_skip_nested_validation=True,
+    )
     def from_estimator(
         cls,
         estimator,

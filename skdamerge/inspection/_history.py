@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 from sklearn.exceptions import NotFittedError
 
 from .._engine import history_keys as keys
+from .._param_validation import HasMethods, validate_params
 from ._colors import DOMAIN_COLORS
-from ._utils import new_axes
+from ._utils import AXES, new_axes
 
 __all__ = ["TrainingHistoryDisplay"]
 
@@ -188,6 +191,15 @@ class TrainingHistoryDisplay:
         return self
 
     @classmethod
+    @validate_params(
+        {
+            "history": ["array-like"],
+            "best_epoch": [Integral, None],
+            "show_disabled": ["boolean"],
+            "ax": AXES,
+        },
+        prefer_skip_nested_validation=True,
+    )
     def from_history(
         cls,
         history,
@@ -221,6 +233,14 @@ class TrainingHistoryDisplay:
         return display.plot(ax=ax, **plot_kwargs)
 
     @classmethod
+    @validate_params(
+        {
+            "estimator": [HasMethods(["fit"])],
+            "show_disabled": ["boolean"],
+            "ax": AXES,
+        },
+        prefer_skip_nested_validation=True,
+    )
     def from_estimator(
         cls, estimator, *, show_disabled: bool = False, ax=None, **plot_kwargs
     ) -> TrainingHistoryDisplay:

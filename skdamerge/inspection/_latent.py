@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 import torch
 from sklearn.decomposition import PCA
@@ -9,19 +11,30 @@ from sklearn.manifold import TSNE
 from sklearn.utils import check_random_state
 
 from .._engine.batches import ArrayBatches
+from .._param_validation import (
+    LABEL,
+    HasMethods,
+    Interval,
+    StrOptions,
+    validate_params,
+)
 from .._validation import (
     check_images,
     check_same_sample_shape,
     resolve_positive_class,
 )
 from ._colors import DOMAIN_ALPHA, class_color
-from ._utils import is_fitted, new_axes
+from ._utils import AXES, is_fitted, new_axes
 
 __all__ = ["LatentSpaceDisplay", "initial_features"]
 
 _METHODS = ("tsne", "pca")
 
 
+@validate_params(
+    {"estimator": [HasMethods(["fit", "get_params"])], "X": ["array-like"]},
+    prefer_skip_nested_validation=True,
+)
 def initial_features(estimator, X) -> np.ndarray:
     """Latent features of an unfitted estimator's network before any training.
 
@@ -220,6 +233,22 @@ class LatentSpaceDisplay:
         return self
 
     @classmethod
+    @validate_params(
+        {
+            "features_source": ["array-like"],
+            "features_target": ["array-like", None],
+            "y_source": ["array-like", None],
+            "y_target": ["array-like", None],
+            "pos_label": [*LABEL, None],
+            "method": [StrOptions(set(_METHODS))],
+            "random_state": ["random_state"],
+            "perplexity": [Interval(Real, 0, None, closed="neither")],
+            "embedding_kwargs": [dict, None],
+            "class_names": [tuple, list],
+            "ax": AXES,
+        },
+        prefer_skip_nested_validation=True,
+    )
     def from_features(
         cls,
         features_source,
@@ -311,6 +340,21 @@ class LatentSpaceDisplay:
         return display.plot(ax=ax, **plot_kwargs)
 
     @classmethod
+    @validate_params(
+        {
+            "estimator": [HasMethods(["fit"])],
+            "X_source": ["array-like"],
+            "X_target": ["array-like", None],
+            "y_source": ["array-like", None],
+            "y_target": ["array-like", None],
+            "method": [StrOptions(set(_METHODS))],
+            "random_state": ["random_state"],
+            "perplexity": [Interval(Real, 0, None, closed="neither")],
+            "embedding_kwargs": [dict, None],
+            "ax": AXES,
+        },
+        prefer_skip_nested_validation=True,
+    )
     def from_estimator(
         cls,
         estimator,

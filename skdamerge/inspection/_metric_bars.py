@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from numbers import Real
 
 import numpy as np
 
+from .._param_validation import LABEL, Interval, validate_params
 from ..metrics import METRIC_LABELS, metric_table
 from ._colors import DOMAIN_HATCH, DOMAIN_LINESTYLE, method_color
-from ._utils import check_estimators, check_labels_pair, new_axes, positive_scores
+from ._utils import (
+    AXES,
+    check_estimators,
+    check_labels_pair,
+    new_axes,
+    positive_scores,
+)
 
 __all__ = ["METRICS", "MetricBarsDisplay", "binary_metrics"]
 
@@ -17,6 +25,15 @@ __all__ = ["METRICS", "MetricBarsDisplay", "binary_metrics"]
 METRICS = ("accuracy", "precision", "recall", "f1", "brier", "auc")
 
 
+@validate_params(
+    {
+        "y_true": ["array-like"],
+        "y_score": ["array-like"],
+        "pos_label": LABEL,
+        "threshold": [Interval(Real, 0, 1, closed="both")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def binary_metrics(y_true, y_score, *, pos_label=1, threshold=0.5) -> dict[str, float]:
     """Compute the six metrics of DeepMerge II Table 1 for one model and data set.
 
@@ -178,6 +195,15 @@ class MetricBarsDisplay:
         return self
 
     @classmethod
+    @validate_params(
+        {
+            "source_metrics": [Mapping, None],
+            "target_metrics": [Mapping, None],
+            "metrics": ["array-like"],
+            "ax": AXES,
+        },
+        prefer_skip_nested_validation=True,
+    )
     def from_metrics(
         cls,
         source_metrics: Mapping[str, Mapping[str, float]] | None,

@@ -7,8 +7,16 @@ from collections.abc import Mapping
 import numpy as np
 from sklearn.metrics import RocCurveDisplay, auc, roc_curve
 
+from .._param_validation import LABEL, validate_params
 from ._colors import DOMAIN_LINESTYLE, method_color
-from ._utils import check_estimators, check_labels_pair, new_axes, positive_scores
+from ._utils import (
+    AXES,
+    ESTIMATORS,
+    check_estimators,
+    check_labels_pair,
+    new_axes,
+    positive_scores,
+)
 
 __all__ = ["DomainRocDisplay"]
 
@@ -107,6 +115,17 @@ class DomainRocDisplay:
         return self
 
     @classmethod
+    @validate_params(
+        {
+            "y_source": ["array-like"],
+            "scores_source": [Mapping],
+            "y_target": ["array-like", None],
+            "scores_target": [Mapping, None],
+            "pos_label": LABEL,
+            "ax": AXES,
+        },
+        prefer_skip_nested_validation=True,
+    )
     def from_predictions(
         cls,
         y_source,
@@ -175,6 +194,17 @@ class DomainRocDisplay:
         return cls(roc_displays).plot(ax=ax, **plot_kwargs)
 
     @classmethod
+    @validate_params(
+        {
+            "estimators": ESTIMATORS,
+            "X_source": ["array-like"],
+            "y_source": ["array-like"],
+            "X_target": ["array-like", None],
+            "y_target": ["array-like", None],
+            "ax": AXES,
+        },
+        prefer_skip_nested_validation=True,
+    )
     def from_estimators(
         cls,
         estimators: Mapping[str, object],

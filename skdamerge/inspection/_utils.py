@@ -8,14 +8,25 @@ import numpy as np
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
+from .._param_validation import HasMethods
 from .._validation import resolve_positive_class
 
 __all__ = [
+    "AXES",
+    "ESTIMATORS",
     "check_estimators",
     "is_fitted",
     "new_axes",
     "positive_scores",
 ]
+
+
+#: Constraints of ``ax``: a matplotlib Axes, an array of them, or None.
+AXES: list = [HasMethods(["plot"]), "array-like", None]
+
+#: Constraints of ``estimators``: a mapping ``{name: fitted estimator}``. A list or
+#: tuple passes to :func:`check_estimators`, whose error shows the mapping to pass.
+ESTIMATORS: list = [Mapping, list, tuple]
 
 
 def is_fitted(estimator) -> bool:

@@ -12,8 +12,8 @@ from numbers import Integral, Real
 import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, validate_params
 
+from .._param_validation import Interval, validate_params
 from ._sky import _sky_cutouts
 
 __all__ = ["inject_into_target_sky"]

@@ -8,11 +8,13 @@ model whose target predictions collapsed onto one class its worst score.
 from __future__ import annotations
 
 from collections.abc import Callable
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .._param_validation import HasMethods, Interval, StrOptions, validate_params
 from ._scorer_base import _GuardedScorer
 from ._unsupervised import (
     deep_embedded_validation,
@@ -47,6 +49,10 @@ class _EntropyScorer(_GuardedScorer):
         return -prediction_entropy(proba)
 
 
+@validate_params(
+    {"X_target": ["array-like"], "guard_collapse": ["boolean"]},
+    prefer_skip_nested_validation=True,
+)
 def make_entropy_scorer(
     X_target: ArrayLike, *, guard_collapse: bool = True
 ) -> Callable[..., float]:
@@ -114,6 +120,10 @@ class _IMScorer(_GuardedScorer):
         return information_maximization(proba)
 
 
+@validate_params(
+    {"X_target": ["array-like"], "guard_collapse": ["boolean"]},
+    prefer_skip_nested_validation=True,
+)
 def make_im_scorer(
     X_target: ArrayLike, *, guard_collapse: bool = True
 ) -> Callable[..., float]:
@@ -189,6 +199,16 @@ class _SNDScorer(_GuardedScorer):
         return soft_neighborhood_density(outputs, self.temperature)
 
 
+@validate_params(
+    {
+        "X_target": ["array-like"],
+        "temperature": [Interval(Real, 0, None, closed="neither")],
+        # Any string: the function's own check names the two choices.
+        "on": [str],
+        "guard_collapse": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_snd_scorer(
     X_target: ArrayLike,
     temperature: float = 0.05,
@@ -315,6 +335,17 @@ class _DEVScorer(_GuardedScorer):
         return -deep_embedded_validation(losses, weights)
 
 
+@validate_params(
+    {
+        "X_target": ["array-like"],
+        "loss": [StrOptions({"log_loss", "error"})],
+        "discriminator": [HasMethods(["fit", "predict_proba"]), None],
+        "cv": [Interval(Integral, 2, None, closed="left"), None],
+        "random_state": ["random_state"],
+        "guard_collapse": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_dev_scorer(
     X_target: ArrayLike,
     *,

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from .._param_validation import LABEL, HasMethods, Interval, StrOptions, validate_params
 from ._fitted import predict_proba_in
 from ._injection import _THRESHOLD, _inject
 from ._merger_fraction_estimate import MergerFractionEstimate
@@ -59,14 +59,14 @@ def _mixture_distance(scores_t, scores_pos, scores_neg, p) -> float:
 
 @validate_params(
     {
-        "estimator": [object],
+        "estimator": [HasMethods(["predict_proba"])],
         "X_target": ["array-like"],
         "X_calibration": ["array-like"],
         "y_calibration": ["array-like"],
         "method": [StrOptions({"acc", "pacc"})],
         "injection": ["boolean"],
         "n_bootstrap": [Interval(Integral, 10, None, closed="left")],
-        "pos_label": "no_validation",
+        "pos_label": [*LABEL, None],
         "min_separation": [Interval(Real, 0, 1, closed="right")],
         "max_interval_width": [Interval(Real, 0, None, closed="neither")],
         "random_state": ["random_state"],

@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.utils.validation import check_is_fitted
 
+from .._param_validation import LABEL, HasMethods, validate_params
 from .._validation import resolve_positive_class
 from ._fitted import fitted_attribute, predict_proba_in
 from ._table import (
@@ -411,6 +412,17 @@ def _positive_column(estimator, pos_label) -> tuple[int, Any, Any]:
     return resolve_positive_class(getattr(estimator, "classes_", [0, 1]), pos_label)
 
 
+@validate_params(
+    {
+        "estimator": [HasMethods(["predict_proba"])],
+        "X_source": ["array-like"],
+        "y_source": ["array-like"],
+        "X_target": ["array-like", None],
+        "y_target": ["array-like", None],
+        "pos_label": [*LABEL, None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def domain_adaptation_report(
     estimator: Any,
     X_source: ArrayLike,
@@ -536,6 +548,7 @@ def _at_estimate(estimator, p, y, pos_label) -> dict[str, float]:
     return values
 
 
+@validate_params({"reports": [Mapping]}, prefer_skip_nested_validation=True)
 def compare_reports(
     reports: Mapping[str, DomainAdaptationReport],
 ) -> ReportComparison:

@@ -15,6 +15,7 @@ from sklearn.metrics import (
     get_scorer,
 )
 
+from .._param_validation import LABEL, HasMethods, validate_params
 from ._fitted import predict_proba_in
 from ._report import _positive_column
 from ._scorer_base import _Scorer
@@ -56,6 +57,15 @@ class _TargetScorer(_Scorer):
         return scorer(estimator, self.X_target, self.y_target)
 
 
+@validate_params(
+    {
+        "X_target": ["array-like"],
+        "y_target": ["array-like"],
+        "metric": [str, callable],
+        "pos_label": [*LABEL, None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_target_scorer(
     X_target: ArrayLike,
     y_target: ArrayLike,
@@ -132,6 +142,14 @@ def make_target_scorer(
     return _TargetScorer(X_target, y_target, metric, pos_label)
 
 
+@validate_params(
+    {
+        "estimator": [HasMethods(["predict"])],
+        "X": ["array-like"],
+        "y": ["array-like"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def source_accuracy_scorer(estimator: Any, X: ArrayLike, y: ArrayLike) -> float:
     """Accuracy on the held-out source fold: the no-adaptation selection baseline.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,8 @@ from sklearn.metrics import (
     recall_score,
     roc_auc_score,
 )
+
+from .._param_validation import LABEL, Interval, validate_params
 
 #: Row names of the metric table, in the order of the paper's Table 1, followed by
 #: the label-free quantities that :func:`domain_adaptation_report` adds.
@@ -86,6 +89,15 @@ def _check_probability(p, n: int, name: str = "p_merger") -> np.ndarray:
     return p
 
 
+@validate_params(
+    {
+        "y_true": ["array-like"],
+        "p_merger": ["array-like"],
+        "pos_label": LABEL,
+        "threshold": [Interval(Real, 0, 1, closed="both")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def metric_table(
     y_true: ArrayLike,
     p_merger: ArrayLike,
@@ -157,6 +169,10 @@ def metric_table(
     }
 
 
+@validate_params(
+    {"y_true": ["array-like"], "y_pred": ["array-like"], "pos_label": LABEL},
+    prefer_skip_nested_validation=True,
+)
 def normalized_confusion_matrix(
     y_true: ArrayLike, y_pred: ArrayLike, *, pos_label: Any = 1
 ) -> np.ndarray:

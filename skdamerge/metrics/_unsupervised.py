@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_array
+
+from .._param_validation import HasMethods, Interval, validate_params
 
 # ---------------------------------------------------------------------------
 # Unsupervised quantities
@@ -33,6 +36,7 @@ def _as_proba(proba) -> np.ndarray:
     return proba
 
 
+@validate_params({"proba": ["array-like"]}, prefer_skip_nested_validation=True)
 def prediction_entropy(proba: ArrayLike) -> float:
     """Mean Shannon entropy (in nats) of predicted class distributions.
 
@@ -70,6 +74,7 @@ def prediction_entropy(proba: ArrayLike) -> float:
     return float(np.mean(-xlogy(proba, proba).sum(axis=1)))
 
 
+@validate_params({"proba": ["array-like"]}, prefer_skip_nested_validation=True)
 def information_maximization(proba: ArrayLike) -> float:
     """Information maximisation (IM): confident and diverse predictions.
 
@@ -117,6 +122,14 @@ def information_maximization(proba: ArrayLike) -> float:
     return float(information) if information > 0 else 0.0  # >= 0, clip rounding
 
 
+@validate_params(
+    {
+        "X": ["array-like"],
+        "temperature": [Interval(Real, 0, None, closed="neither")],
+        "chunk_size": [Interval(Integral, 1, None, closed="left")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def soft_neighborhood_density(
     X: ArrayLike, temperature: float = 0.05, *, chunk_size: int = 1024
 ) -> float:
@@ -191,6 +204,16 @@ def soft_neighborhood_density(
     return total / n
 
 
+@validate_params(
+    {
+        "features_source": ["array-like"],
+        "features_target": ["array-like"],
+        "discriminator": [HasMethods(["fit", "predict_proba"]), None],
+        "cv": [Interval(Integral, 2, None, closed="left"), None],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def density_ratio_weights(
     features_source: ArrayLike,
     features_target: ArrayLike,
@@ -262,6 +285,10 @@ def density_ratio_weights(
     return p_target / (1 - p_target) * (n_source / n_target)
 
 
+@validate_params(
+    {"losses": ["array-like"], "weights": ["array-like"]},
+    prefer_skip_nested_validation=True,
+)
 def deep_embedded_validation(losses: ArrayLike, weights: ArrayLike) -> float:
     """Deep embedded validation (DEV) risk with the control-variate correction.
 

@@ -16,6 +16,7 @@ import numpy as np
 from scipy import ndimage
 from sklearn.utils import check_random_state
 
+from .._param_validation import StrOptions, validate_params
 from ._images import _check_images
 
 __all__ = ["balance_classes"]
@@ -62,6 +63,18 @@ def _zoom_range(zoom) -> tuple[float, float] | None:
     return low, high
 
 
+@validate_params(
+    {
+        "X": ["array-like"],
+        "y": ["array-like"],
+        "random_state": ["random_state"],
+        "rotation": ["boolean"],
+        "zoom": ["boolean", "array-like", None],
+        "fill_mode": [StrOptions(set(_FILL_MODES))],
+        "return_indices": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def balance_classes(
     X,
     y,

@@ -10,11 +10,11 @@ from __future__ import annotations
 from numbers import Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
-from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from .._param_validation import Interval, check_parameters, validate_params
 from .._target import unwrap_target
 from ._images import _check_channels, _check_images, _per_channel
 from ._statistics import _mean_var_scale, _median_and_robust_sigma
@@ -195,7 +195,6 @@ class DomainStandardizer(TransformerMixin, BaseEstimator):
         mean, _, scale = _mean_var_scale(images)
         return mean, scale
 
-    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, X_target=None):
         """Learn the per-channel statistics of each domain.
 
@@ -216,6 +215,7 @@ TargetDomain or None, default=None
         self : DomainStandardizer
             The fitted transformer.
         """
+        check_parameters(self)
         images, table = self._validate_X(X, reset=True)
         self.mean_, self.scale_ = self._statistics(images)
         self.n_samples_seen_ = images.shape[0]

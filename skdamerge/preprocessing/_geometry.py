@@ -6,9 +6,12 @@ cuts out their central pixels.
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from .._param_validation import Interval, check_parameters
 from ._images import _check_images
 
 __all__ = ["CenterCrop", "ResizeImages"]
@@ -50,6 +53,8 @@ class _StatelessImageTransformer(TransformerMixin, BaseEstimator):
         self : object
             The transformer.
         """
+        check_parameters(self)
+        _size_pair(self.size, "size")
         _check_images(X)
         return self
 
@@ -83,6 +88,12 @@ class ResizeImages(_StatelessImageTransformer):
     >>> ResizeImages(size=75).fit_transform(np.zeros((2, 3, 150, 150))).shape
     (2, 3, 75, 75)
     """
+
+    # A pair (height, width) is checked for two positive integers as well.
+    _parameter_constraints: dict = {
+        "size": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "antialias": ["boolean"],
+    }
 
     def __init__(self, size: int | tuple[int, int] = 75, antialias: bool = True):
         self.size = size
@@ -139,6 +150,11 @@ class CenterCrop(_StatelessImageTransformer):
     >>> CenterCrop(size=64).fit_transform(np.zeros((2, 3, 75, 75))).shape
     (2, 3, 64, 64)
     """
+
+    # A pair (height, width) is checked for two positive integers as well.
+    _parameter_constraints: dict = {
+        "size": [Interval(Integral, 1, None, closed="left"), "array-like"],
+    }
 
     def __init__(self, size: int | tuple[int, int]):
         self.size = size

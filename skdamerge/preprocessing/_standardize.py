@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from .._param_validation import check_parameters
 from ._images import _check_channels, _check_images, _per_channel
 from ._statistics import _mean_var_scale
 
@@ -58,6 +59,8 @@ class ChannelStandardizer(TransformerMixin, BaseEstimator):
     True
     """
 
+    _parameter_constraints: dict = {}
+
     def fit(self, X, y=None):
         """Compute the per-channel mean and standard deviation of ``X``.
 
@@ -73,6 +76,7 @@ class ChannelStandardizer(TransformerMixin, BaseEstimator):
         self : ChannelStandardizer
             The fitted transformer.
         """
+        check_parameters(self)
         X = _check_images(X)
         if X.shape[0] == 0:
             raise ValueError("X has no samples; ChannelStandardizer needs at least 1.")

@@ -7,11 +7,13 @@ softening scale or one estimated from the noise level of the training images.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from .._param_validation import Interval, StrOptions, check_parameters
 from ._images import _check_channels, _check_images, _per_channel
 from ._statistics import _robust_sigma
 
@@ -20,6 +22,17 @@ __all__ = ["ArcsinhStretch", "LogStretch"]
 
 class _IntensityStretch(TransformerMixin, BaseEstimator):
     """Shared machinery of the pixel-wise stretches ``f(x / scale)``."""
+
+    # An array-like scale (one number per channel) is checked against the
+    # channels of X when the transformer is fitted.
+    _parameter_constraints: dict = {
+        "scale": [
+            Interval(Real, 0, None, closed="neither"),
+            StrOptions({"auto"}),
+            "array-like",
+        ],
+        "per_channel": ["boolean"],
+    }
 
     def __init__(
         self, scale: float | Sequence[float] | str = 1.0, per_channel: bool = True
@@ -81,6 +94,7 @@ class _IntensityStretch(TransformerMixin, BaseEstimator):
         self : object
             The fitted transformer.
         """
+        check_parameters(self)
         X = _check_images(X)
         if isinstance(self.scale, str) and self.scale == "auto":
             if X.shape[0] == 0:
