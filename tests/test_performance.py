@@ -183,7 +183,7 @@ def _fit_recording_dtypes(precision, tiny_shift, monkeypatch):
     Xs, ys, Xt, _ = tiny_shift
     dtypes = set()
     in_step = []
-    objective_call = estimators_module.MMDObjective.__call__
+    objective_call = MMDObjective.__call__
 
     def step(self, *args, **kwargs):
         in_step.append(True)
@@ -196,7 +196,7 @@ def _fit_recording_dtypes(precision, tiny_shift, monkeypatch):
         if in_step and isinstance(module, (nn.Conv2d, nn.Linear)):
             dtypes.add(output.dtype)
 
-    monkeypatch.setattr(estimators_module.MMDObjective, "__call__", step)
+    monkeypatch.setattr(MMDObjective, "__call__", step)
     handle = torch.nn.modules.module.register_module_forward_hook(record)
     try:
         with warnings.catch_warnings():
