@@ -97,6 +97,9 @@ class SourceTargetBatches:
         Source of the shuffling, so that a seed fixes the batch order.
     channels_last : bool, default=False
         Send 4-D image batches in the channels-last memory format.
+    augment : callable or None, default=None
+        Applied to every source and target image batch on the device (e.g.
+        :class:`~skdamerge._engine.orientation.RandomOrientation`).
     """
 
     def __init__(
@@ -108,6 +111,7 @@ class SourceTargetBatches:
         device: torch.device,
         rng: np.random.Generator,
         channels_last: bool = False,
+        augment=None,
     ) -> None:
         self.X_source = X_source
         self.y_source = y_source
@@ -116,6 +120,7 @@ class SourceTargetBatches:
         self.device = device
         self.rng = rng
         self.channels_last = channels_last
+        self.augment = augment
         self._target_order = np.empty(0, dtype=np.intp)
 
     def __len__(self) -> int:
@@ -163,4 +168,7 @@ class SourceTargetBatches:
                     self.device,
                     self.channels_last,
                 )
+            if self.augment is not None:
+                xs = self.augment(xs)
+                xt = None if xt is None else self.augment(xt)
             yield xs, ys, xt

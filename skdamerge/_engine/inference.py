@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from .batches import ArrayBatches
+from .orientation import orient
 
 __all__ = ["forward_batches", "predict_proba_batches"]
 
@@ -16,11 +17,15 @@ def predict_proba_batches(net, X, batch_size: int) -> np.ndarray:
     return torch.softmax(logits.double(), dim=1).numpy()
 
 
-def forward_batches(net, X, *, output: int, batch_size: int) -> np.ndarray:
+def forward_batches(
+    net, X, *, output: int, batch_size: int, orientation: int = 0
+) -> np.ndarray:
     """Run ``net.module_`` over ``X`` in batches; ``output`` 0 is features, 1 logits.
 
     The network is put in evaluation mode (batch-norm running statistics, no
-    dropout); predictions run in inference mode with the net's precision.
+    dropout); predictions run in inference mode with the net's precision. A
+    non-zero ``orientation`` turns each image batch first
+    (:func:`~skdamerge._engine.orientation.orient`).
     """
     module = net.module_
     module.eval()
@@ -34,6 +39,8 @@ def forward_batches(net, X, *, output: int, batch_size: int) -> np.ndarray:
     chunks = []
     with torch.inference_mode():
         for xb, _ in batches:
+            if orientation:
+                xb = orient(xb, orientation)
             with net.precision_policy.autocast():
                 out = module(xb)[output]
             chunks.append(out.float().cpu().numpy())

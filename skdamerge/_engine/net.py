@@ -35,6 +35,7 @@ from .history_keys import (
     train_key,
 )
 from .inference import forward_batches, predict_proba_batches
+from .orientation import RandomOrientation
 from .precision import Precision
 from .target_monitor import TargetMonitor
 
@@ -88,6 +89,9 @@ class DomainAdaptationNet(NeuralNet):
     channels_last : bool, default=False
         Send image batches in the channels-last memory format (the module should
         be converted too); faster convolutions on CPUs and tensor cores.
+    augment : bool, default=False
+        Turn every training image (source and target) to a random one of the
+        eight orientations of the square, anew each step.
     """
 
     def __init__(
@@ -99,6 +103,7 @@ class DomainAdaptationNet(NeuralNet):
         shuffle_seed: int = 0,
         precision: Precision | None = None,
         channels_last: bool = False,
+        augment: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(module, *args, **kwargs)
@@ -107,6 +112,7 @@ class DomainAdaptationNet(NeuralNet):
         self.shuffle_seed = shuffle_seed
         self.precision = precision
         self.channels_last = channels_last
+        self.augment = augment
 
     @property
     def precision_policy(self) -> Precision:
@@ -144,6 +150,10 @@ class DomainAdaptationNet(NeuralNet):
         """Return the training and validation batch iterables of ``X``."""
         data: TrainingData = X
         rng = np.random.default_rng(self.shuffle_seed)
+        augment = None
+        if self.augment:
+            # A stream of its own: the batch order is that of a fit without it.
+            augment = RandomOrientation(np.random.default_rng([self.shuffle_seed, 1]))
         train = SourceTargetBatches(
             data.X_train,
             data.y_train,
@@ -152,6 +162,7 @@ class DomainAdaptationNet(NeuralNet):
             torch.device(self.device),
             rng,
             channels_last=self.channels_last,
+            augment=augment,
         )
         valid = None
         if data.X_valid is not None:

@@ -24,6 +24,7 @@ from .._engine.inference import forward_batches
 from .._engine.module import DomainAdaptationModule
 from .._engine.net import DomainAdaptationNet, TrainingData
 from .._engine.objectives import Objective, register_estimator
+from .._engine.orientation import N_ORIENTATIONS
 from .._engine.precision import resolve_precision
 from .._engine.target_monitor import (
     TargetMonitor,
@@ -71,6 +72,17 @@ def _check_input(X, name: str, *, prediction: bool = False):
             large_value=LARGE_VALUE,
         )
     return check_images(X, name)
+
+
+def _check_square_images(input_shape: tuple[int, ...], what: str) -> None:
+    """Refuse orientation changes for flat features or non-square images."""
+    if len(input_shape) != 3 or input_shape[1] != input_shape[2]:
+        raise ValueError(
+            f"{what} turns images by right angles and needs square images "
+            f"(n, channels, size, size); the samples here have shape "
+            f"{tuple(input_shape)}. Crop them square "
+            "(skdamerge.preprocessing.CenterCrop) or leave it off."
+        )
 
 
 def _resolve_device(device) -> str:
@@ -150,6 +162,8 @@ default=None
             check_target_size(X_target, self.batch_size)
         self.n_features_in_ = X.shape[1]
         self.input_shape_ = tuple(X.shape[1:])
+        if self.augment:
+            _check_square_images(self.input_shape_, "augment=True")
         self.n_target_samples_ = 0 if X_target is None else len(X_target)
         seed = int(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
@@ -404,16 +418,26 @@ default=None
         check_is_fitted(self, "net_")
         return self.net_.module_
 
-    def _forward(self, X, output: int) -> np.ndarray:
+    def _forward(self, X, output: int, orientations: tuple[int, ...] = (0,)):
+        """Return the outputs of the network on ``X`` in each orientation."""
         check_is_fitted(self, "net_")
         X = _check_input(X, "X", prediction=True)
         check_same_sample_shape(self.input_shape_, X, "X", type(self).__name__)
-        out = forward_batches(self.net_, X, output=output, batch_size=self.batch_size)
+        outs = [
+            forward_batches(
+                self.net_,
+                X,
+                output=output,
+                batch_size=self.batch_size,
+                orientation=orientation,
+            )
+            for orientation in orientations
+        ]
         if isinstance(X, LazyImages):
             X.release()
-        return out
+        return outs
 
-    def predict_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X, *, tta: bool = False) -> np.ndarray:
         """Class probabilities; column 1 is ``classes_[1]`` (merger for 0/1 labels).
 
         Parameters
@@ -422,14 +446,26 @@ default=None
             Images or features to classify, processed in batches. A
             ``np.memmap``, ``h5py`` dataset, ``zarr`` array or dask array is
             streamed from disk batch by batch, with flat memory.
+        tta : bool, default=False
+            Test-time augmentation: the mean of the probabilities over the eight
+            orientations of each image (right-angle rotations, with or without
+            a mirror flip), eight times the work. Square images only.
 
         Returns
         -------
         ndarray of shape (n_samples, 2)
             Probabilities of ``classes_[0]`` and ``classes_[1]``.
         """
-        logits = torch.from_numpy(self._forward(X, output=1))
-        return torch.softmax(logits.double(), dim=1).numpy()
+        orientations = (0,)
+        if tta:
+            check_is_fitted(self, "net_")
+            _check_square_images(self.input_shape_, "tta=True")
+            orientations = tuple(range(N_ORIENTATIONS))
+        probabilities = [
+            torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
+            for logits in self._forward(X, output=1, orientations=orientations)
+        ]
+        return np.mean(probabilities, axis=0)
 
     def predict(self, X, *, domain: str = "source") -> np.ndarray:
         """Predicted class labels.
@@ -480,7 +516,7 @@ default=None
             For DeepMerge on 75×75 images, the 2,592 flattened convolutional
             features.
         """
-        return self._forward(X, output=0)
+        return self._forward(X, output=0)[0]
 
     # -- persistence --------------------------------------------------------------
     def save_weights(self, path: str | os.PathLike) -> None:

@@ -197,5 +197,6 @@ def build_net(
         shuffle_seed=seed,
         precision=precision,
         channels_last=channels_last,
+        augment=estimator.augment,
         **extra,
     )

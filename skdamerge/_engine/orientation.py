@@ -1,0 +1,56 @@
+"""The eight orientations of a square image: training augmentation and test-time use.
+
+A galaxy has no preferred orientation on the sky, so a classifier's answer should
+not depend on how its stamp is rotated or mirrored. The eight symmetries of the
+square (four right-angle rotations, each with or without a mirror flip) change no
+pixel value and need no interpolation. :class:`RandomOrientation` turns each image
+of a training batch to one of them at random, on the fly (no copies of the data
+set in memory); the estimators' ``predict_proba(X, tta=True)`` averages the
+probabilities over all eight (test-time augmentation).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = ["N_ORIENTATIONS", "RandomOrientation", "orient"]
+
+N_ORIENTATIONS = 8
+
+
+def orient(images: torch.Tensor, k: int) -> torch.Tensor:
+    """Return the images in orientation ``k`` (0 is unchanged).
+
+    Parameters
+    ----------
+    images : Tensor of shape (n, channels, height, width)
+        Square images.
+    k : int in [0, 8)
+        ``k % 4`` quarter turns counter-clockwise, then a left-right mirror flip
+        when ``k >= 4``.
+    """
+    out = torch.rot90(images, k % 4, dims=(-2, -1)) if k % 4 else images
+    return torch.flip(out, dims=(-1,)) if k >= 4 else out
+
+
+class RandomOrientation:
+    """Turn each image of a batch to one of the eight orientations at random.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Source of the orientations, so that a seed fixes them.
+    """
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """Return a new batch with each image in a random orientation."""
+        choice = self.rng.integers(0, N_ORIENTATIONS, len(images))
+        out = torch.empty_like(images)
+        for k in np.unique(choice):
+            rows = torch.from_numpy(np.flatnonzero(choice == k)).to(images.device)
+            out[rows] = orient(images[rows], int(k))
+        return out
