@@ -160,8 +160,8 @@ def main() -> None:
     print(f"profile {profile.name}: {profile.description}; seeds {args.seeds}")
     runs = []
     for experiment in args.experiments:
-        methods = methods_for(experiment, "deepmerge")
-        chosen = [m for m in methods if args.methods is None or m.name in args.methods]
+        # The paper's rows, or the rows and registered methods named by --methods.
+        chosen = list(methods_for(experiment, "deepmerge", args.methods))
         results: dict[str, list[dict]] = {m.name: [] for m in chosen}
         for seed in args.seeds:
             data = prepare_data(experiment, profile, None, seed)
