@@ -10,8 +10,7 @@ def test_module_map_lists_every_module_and_no_other():
     page = (ROOT / "docs" / "developer.rst").read_text()
     listed = set(re.findall(r"``(skdamerge/[\w/]+\.py)``", page))
     tree = {
-        path.relative_to(ROOT).as_posix()
-        for path in (ROOT / "skdamerge").rglob("*.py")
+        path.relative_to(ROOT).as_posix() for path in (ROOT / "skdamerge").rglob("*.py")
     }
     assert listed == tree, {
         "missing from the map": sorted(tree - listed),
