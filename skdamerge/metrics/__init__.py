@@ -7,7 +7,7 @@ precision, recall, F1 and Brier score of the merger class on the source and targ
 test sets, and the normalised confusion matrices; the table adds the expected
 calibration error (:func:`expected_calibration_error`) of the merger probability.
 
-- :func:`metric_table` computes the six metrics from labels and merger
+- :func:`metric_table` computes the seven metrics from labels and merger
   probabilities; :func:`normalized_confusion_matrix` the Table B1 matrix.
 - :func:`domain_adaptation_report` evaluates a fitted estimator on both domains and
   returns a :class:`DomainAdaptationReport`, printable as a table and convertible

@@ -22,7 +22,6 @@ def _calibration_error(
     # Bin k holds edges[k] <= p < edges[k + 1]; the last bin also holds p = 1
     # (the bins of sklearn.calibration.calibration_curve).
     bins = np.searchsorted(edges[1:-1], p, side="right")
-    counts = np.bincount(bins, minlength=n_bins)
     sum_p = np.bincount(bins, weights=p, minlength=n_bins)
     sum_y = np.bincount(bins, weights=truth.astype(np.float64), minlength=n_bins)
     # sum over bins of n_k / n * |mean(y) - mean(p)| = sum |sum_y - sum_p| / n
@@ -47,7 +46,7 @@ def expected_calibration_error(
     strategy: str = "uniform",
     pos_label: Any = None,
 ) -> float:
-    r"""Expected calibration error (ECE) of the merger probability.
+    r"""Return the expected calibration error (ECE) of the merger probability.
 
     The predicted probabilities of the positive (merger) class are grouped into
     ``n_bins`` bins :math:`B_1, \dots, B_K`; in each bin the observed fraction of
@@ -115,10 +114,10 @@ def expected_calibration_error(
     >>> round(expected_calibration_error(y, p, n_bins=2), 3)
     0.225
     """
-    from ._table import _binary_truth, _check_probability
+    from ._table import _binary_truth, _check_probability  # _table imports this module
 
     labels = np.unique(np.asarray(y_true))
-    if pos_label is None:
+    if pos_label is None and len(labels) <= 2:  # more labels: _binary_truth says so
         if not np.isin(labels, [0, 1, -1]).all() or labels.dtype.kind not in "biuf":
             raise ValueError(
                 f"y_true takes the values {labels.tolist()[:10]}; pass the merger "
