@@ -102,9 +102,9 @@ for name, classifier in table_a2.items():
 # %%
 # Table 1 and Table B1
 # --------------------
-# AUC, accuracy, precision, recall, F1 and Brier score of the merger class on the
-# source and target test sets, then the normalised confusion matrices (columns:
-# true label; rows: predicted label).
+# AUC, accuracy, precision, recall, F1, Brier score and expected calibration error
+# (ECE) of the merger class on the source and target test sets, then the
+# normalised confusion matrices (columns: true label; rows: predicted label).
 from skdamerge.metrics import compare_reports, domain_adaptation_report
 
 reports = {

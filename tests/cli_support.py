@@ -14,8 +14,9 @@ from sklearn.metrics import (
 )
 
 from skdamerge.cli import main
+from skdamerge.metrics import expected_calibration_error
 
-TABLE_METRICS = ["auc", "accuracy", "precision", "recall", "f1", "brier"]
+TABLE_METRICS = ["auc", "accuracy", "precision", "recall", "f1", "brier", "ece"]
 
 
 def run(capsys, *argv):
@@ -90,4 +91,5 @@ def metric_values(y, p):
         "recall": recall_score(y, predicted, zero_division=0.0),
         "f1": f1_score(y, predicted, zero_division=0.0),
         "brier": brier_score_loss(y, p),
+        "ece": expected_calibration_error(y, p),  # checked by hand in test_calibration
     }

@@ -37,6 +37,7 @@ CSV_LABELS = {
     "recall": "Recall",
     "f1": "F1 score",
     "brier": "Brier score",
+    "ece": "ECE",
 }
 
 
@@ -122,6 +123,7 @@ def test_reproduce_tiny_writes_table_and_figures(sim2sim_run):
     assert results["methods"]["noDA"]["params"]["weight_decay"] == 0.01
     markdown = (out / "results.md").read_text()
     assert "| AUC |" in markdown and "| Brier score |" in markdown
+    assert "| ECE |" in markdown
     for name in SIM2SIM_METHODS:
         assert f"{name} source" in markdown and f"{name} target" in markdown
 
@@ -267,7 +269,7 @@ def test_reproduce_sim2real_from_files_with_transfer_learning(
         "--pretrained", weights,
     )  # fmt: skip
     assert status == 0, err
-    for label in ("AUC", "Accuracy", "Precision", "Recall", "F1 score", "Brier"):
+    for label in ("AUC", "Accuracy", "Precision", "Recall", "F1 score", "Brier", "ECE"):
         assert label in stdout
     for name in SIM2REAL_METHODS:
         assert name in stdout

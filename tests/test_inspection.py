@@ -43,6 +43,7 @@ from skdamerge.inspection._colors import (  # noqa: E402
     UNLABELLED,
 )
 from skdamerge.inspection._gradcam import stretch_image  # noqa: E402
+from skdamerge.metrics import expected_calibration_error  # noqa: E402
 from skdamerge.nets import DeepMerge, ResNet18  # noqa: E402
 
 FAST = dict(batch_size=32, random_state=0)
@@ -470,6 +471,7 @@ def test_metric_bars_equal_sklearn_metrics(dann, source_only, shift):
                 recall_score(y, pred, zero_division=0),
                 f1_score(y, pred, zero_division=0),
                 brier_score_loss(y, score),
+                expected_calibration_error(y, score),
                 roc_auc_score(y, score),
             ]
             bars = display.bars_[(name, domain)]
@@ -495,6 +497,7 @@ def test_metric_bars_equal_sklearn_metrics(dann, source_only, shift):
         "Recall",
         "F1 score",
         "Brier score",
+        "ECE",
         "AUC",
     ]
 

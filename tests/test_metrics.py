@@ -72,7 +72,18 @@ def test_metric_table_matches_hand_computation():
     assert table["brier"] == pytest.approx(1.49 / 8)
     # AUC: fraction of (merger, non-merger) pairs ranked correctly = 13/16
     assert table["auc"] == pytest.approx(13 / 16)
-    assert list(table) == ["auc", "accuracy", "precision", "recall", "f1", "brier"]
+    # ECE, 15 bins of width 1/15: every probability alone in its bin, so the ECE
+    # is the mean |y - p| = (0.1 + 0.4 + 0.7 + 0.2 + 0.7 + 0.1 + 0.5 + 0.2) / 8
+    assert table["ece"] == pytest.approx(2.9 / 8)
+    assert list(table) == [
+        "auc",
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "brier",
+        "ece",
+    ]
 
 
 def test_metric_table_matches_sklearn():
@@ -210,6 +221,7 @@ def test_report_printing_and_exports(hand_report):
     assert text == hand_report.to_string()
     for name in ["AUC", "Accuracy", "Precision", "Recall", "F1 score", "Brier score"]:
         assert name in text
+    assert "ECE" in text
     lines = {line.split("  ")[0]: line.split() for line in text.splitlines()}
     assert lines["Accuracy"][-2:] == ["0.75", "0.50"]
     assert lines["Brier score"][-2] == "0.19"  # 0.18625

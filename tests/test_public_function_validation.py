@@ -33,6 +33,7 @@ PACKAGES = [
     "skdamerge.inspection",
     "skdamerge.pipeline",
     "skdamerge.distributed",
+    "skdamerge.calibration",
 ]
 
 
@@ -124,6 +125,16 @@ FUNCTIONS = {
             "min_separation": [0, 1.5],
             "max_interval_width": [0, -0.1],
             "random_state": ["seed"],
+        },
+    ),
+    "skdamerge.metrics.expected_calibration_error": (
+        {"y_true": A, "y_prob": A},
+        {
+            "y_true": [SCALAR],
+            "y_prob": [None],
+            "n_bins": [0, 2.5],
+            "strategy": ["equal"],
+            "pos_label": [[1]],
         },
     ),
     "skdamerge.metrics.information_maximization": (
@@ -336,6 +347,14 @@ FUNCTIONS = {
             "torch_threads": [0],
             "overwrite": ["yes"],
         },
+    ),
+    "skdamerge.calibration.temperature_scaling": (
+        {"estimator": _Model(), "X": A, "y": A},
+        {"estimator": [_FitOnly()], "X": [SCALAR], "y": [None]},
+    ),
+    "skdamerge.calibration.fitted_temperature": (
+        {"calibrated": None},
+        {"calibrated": [_Model()]},
     ),
 }
 

@@ -45,8 +45,9 @@ Profiles: quick  - 2,000 images per domain, 16 epochs: under 10 minutes on two
                    (use a GPU);
           tiny   - a smoke test in seconds (numbers are meaningless).
 
-Prints a Table 1-style table (AUC, accuracy, precision, recall, F1, Brier score on
-the source and target test sets, and Table B1 confusion matrices) and writes to
+Prints a Table 1-style table (AUC, accuracy, precision, recall, F1, Brier score and
+expected calibration error on the source and target test sets, and Table B1
+confusion matrices) and writes to
 --out: results.json, results.csv, results.md, metrics.png (metric bars and ROC
 curves, Figure 3), score_histograms.png (Figure B1), latent_space.png (t-SNE,
 Figure 5), gradcam.png (Figures 6-7), training_<method>.png and, for sim2sim, the

@@ -20,9 +20,10 @@ from ._utils import (
 
 __all__ = ["METRICS", "MetricBarsDisplay", "binary_metrics"]
 
-#: The metrics drawn, in the order of DeepMerge II Figure 3: the supervised rows
-#: of :func:`skdamerge.metrics.metric_table`.
-METRICS = ("accuracy", "precision", "recall", "f1", "brier", "auc")
+#: The metrics drawn, in the order of DeepMerge II Figure 3, and the expected
+#: calibration error after the Brier score: the supervised rows of
+#: :func:`skdamerge.metrics.metric_table`.
+METRICS = ("accuracy", "precision", "recall", "f1", "brier", "ece", "auc")
 
 
 @validate_params(
@@ -35,7 +36,7 @@ METRICS = ("accuracy", "precision", "recall", "f1", "brier", "auc")
     prefer_skip_nested_validation=True,
 )
 def binary_metrics(y_true, y_score, *, pos_label=1, threshold=0.5) -> dict[str, float]:
-    """Compute the six metrics of DeepMerge II Table 1 for one model and data set.
+    """Compute the metrics of DeepMerge II Table 1 and the ECE for one model.
 
     The values of :func:`skdamerge.metrics.metric_table`, in the order of
     :data:`METRICS`.
@@ -56,7 +57,8 @@ def binary_metrics(y_true, y_score, *, pos_label=1, threshold=0.5) -> dict[str, 
     -------
     dict
         ``accuracy``, ``precision``, ``recall``, ``f1`` (of the positive class),
-        ``brier`` (Brier score of the positive-class probability) and ``auc``
+        ``brier`` (Brier score of the positive-class probability), ``ece``
+        (its expected calibration error, 15 equal-width bins) and ``auc``
         (area under the ROC curve; NaN if ``y_true`` holds a single class).
 
     See Also
@@ -73,13 +75,13 @@ def binary_metrics(y_true, y_score, *, pos_label=1, threshold=0.5) -> dict[str, 
 
 
 class MetricBarsDisplay:
-    """Accuracy, precision, recall, F1, Brier score and AUC per model and domain.
+    """Accuracy, precision, recall, F1, Brier score, ECE and AUC per model and domain.
 
     The bar chart of DeepMerge II Figure 3 (left): one group per metric, one colour
     per model (the paper's colours for ``"noDA"``, ``"MMD"``, ``"MMD+F"``,
     ``"ADA"``, ``"ADA+F"``), the source domain as hatched bars with a dashed edge,
-    the target domain as solid bars. Lower is better for the Brier score, higher
-    for the others.
+    the target domain as solid bars. Lower is better for the Brier score and the
+    expected calibration error, higher for the others.
 
     Create it with :meth:`from_estimators` or :meth:`from_metrics`.
 

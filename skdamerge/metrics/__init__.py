@@ -4,9 +4,10 @@ Three kinds of tools live here.
 
 **The DeepMerge II metric table** (paper [1]_ Sect. 6, Tables 1, B1): AUC, accuracy,
 precision, recall, F1 and Brier score of the merger class on the source and target
-test sets, and the normalised confusion matrices.
+test sets, and the normalised confusion matrices; the table adds the expected
+calibration error (:func:`expected_calibration_error`) of the merger probability.
 
-- :func:`metric_table` computes the six metrics from labels and merger
+- :func:`metric_table` computes the seven metrics from labels and merger
   probabilities; :func:`normalized_confusion_matrix` the Table B1 matrix.
 - :func:`domain_adaptation_report` evaluates a fitted estimator on both domains and
   returns a :class:`DomainAdaptationReport`, printable as a table and convertible
@@ -88,6 +89,7 @@ References
    Data Mining and Knowledge Discovery 17, 164-206.
 """
 
+from ._calibration import expected_calibration_error
 from ._injection import inject_into_target_sky
 from ._label_free_scorers import (
     DEV_COLLAPSE_SCORE,
@@ -125,6 +127,7 @@ __all__ = [
     "density_ratio_weights",
     "domain_adaptation_report",
     "estimate_merger_fraction",
+    "expected_calibration_error",
     "information_maximization",
     "inject_into_target_sky",
     "make_dev_scorer",

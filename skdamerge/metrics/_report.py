@@ -435,9 +435,10 @@ def domain_adaptation_report(
     """Evaluate a fitted classifier on source and target test sets, as in the paper.
 
     Computes :func:`metric_table` (AUC, accuracy, precision, recall, F1, Brier
-    score; merger = positive class) and :func:`normalized_confusion_matrix` in each
-    domain, plus two label-free quantities per domain: the fraction of samples
-    predicted merger and the mean prediction entropy. Without target labels
+    score, expected calibration error; merger = positive class) and
+    :func:`normalized_confusion_matrix` in each domain, plus two label-free
+    quantities per domain: the fraction of samples predicted merger and the mean
+    prediction entropy. Without target labels
     (the real use case: telescope images) the target column holds only the
     label-free quantities.
 

@@ -19,6 +19,7 @@ from sklearn.metrics import (
 )
 
 from .._param_validation import LABEL, Interval, validate_params
+from ._calibration import _calibration_error
 
 #: Row names of the metric table, in the order of the paper's Table 1, followed by
 #: the label-free quantities that :func:`domain_adaptation_report` adds.
@@ -29,13 +30,14 @@ METRIC_LABELS: dict[str, str] = {
     "recall": "Recall",
     "f1": "F1 score",
     "brier": "Brier score",
+    "ece": "ECE",
     "merger_fraction": "Predicted merger fraction",
     "estimated_merger_fraction": "Estimated merger fraction",
     "accuracy_at_estimate": "Accuracy at est. fraction",
     "entropy": "Mean entropy",
 }
 
-_SUPERVISED = ("auc", "accuracy", "precision", "recall", "f1", "brier")
+_SUPERVISED = ("auc", "accuracy", "precision", "recall", "f1", "brier", "ece")
 _UNSUPERVISED = (
     "merger_fraction",
     "estimated_merger_fraction",
@@ -105,12 +107,14 @@ def metric_table(
     pos_label: Any = 1,
     threshold: float = 0.5,
 ) -> dict[str, float]:
-    """AUC, accuracy, precision, recall, F1 and Brier score of the merger class.
+    """AUC, accuracy, precision, recall, F1, Brier score and ECE of the merger class.
 
     The six metrics of DeepMerge II Sect. 6 (Table 1), with mergers as the positive
     class: precision (purity) TP / (TP + FP), recall (completeness) TP / (TP + FN),
     F1 their harmonic mean, the area under the ROC curve, and the Brier score, the
-    mean squared difference between the merger probability and the true label.
+    mean squared difference between the merger probability and the true label;
+    followed by the expected calibration error of the merger probability
+    (:func:`expected_calibration_error`, 15 equal-width bins).
 
     Parameters
     ----------
@@ -130,13 +134,15 @@ def metric_table(
     -------
     dict of str to float
         Keys ``"auc"``, ``"accuracy"``, ``"precision"``, ``"recall"``, ``"f1"``,
-        ``"brier"`` (greater is better, except the Brier score). The AUC is NaN
+        ``"brier"``, ``"ece"`` (greater is better, except the Brier score and
+        the ECE). The AUC is NaN
         when ``y_true`` holds a single class; precision is 0 when no sample is
         predicted a merger (and recall when there is no merger).
 
     See Also
     --------
     normalized_confusion_matrix : the Table B1 matrix.
+    expected_calibration_error : the ECE with other bins.
     domain_adaptation_report : both domains of a fitted estimator.
 
     References
@@ -166,6 +172,7 @@ def metric_table(
         "recall": float(recall_score(truth, predicted, zero_division=0.0)),
         "f1": float(f1_score(truth, predicted, zero_division=0.0)),
         "brier": float(brier_score_loss(truth, p, pos_label=True)),
+        "ece": _calibration_error(truth, p, 15, "uniform"),
     }
 
 
