@@ -42,7 +42,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import sklearn
 from numpy.typing import ArrayLike
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
@@ -51,14 +50,6 @@ from sklearn.utils.validation import check_is_fitted
 from ._param_validation import HasMethods, validate_params
 
 __all__ = ["fitted_temperature", "temperature_scaling"]
-
-#: The first scikit-learn with ``CalibratedClassifierCV(method="temperature")``.
-_TEMPERATURE_SINCE = (1, 8)
-
-
-def _sklearn_version() -> tuple[int, int]:
-    major, minor = sklearn.__version__.split(".")[:2]
-    return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
 
 
 @validate_params(
@@ -97,8 +88,6 @@ def temperature_scaling(estimator: Any, X: ArrayLike, y: ArrayLike):
 
     Raises
     ------
-    ImportError
-        With scikit-learn older than 1.8, which has no temperature scaling.
     sklearn.exceptions.NotFittedError
         If the estimator is not fitted.
     ValueError
@@ -128,12 +117,6 @@ def temperature_scaling(estimator: Any, X: ArrayLike, y: ArrayLike):
     >>> fitted_temperature(calibrated) > 1
     True
     """
-    if _sklearn_version() < _TEMPERATURE_SINCE:
-        raise ImportError(
-            "Temperature scaling needs scikit-learn 1.8 or later "
-            f"(CalibratedClassifierCV(method='temperature')); {sklearn.__version__} "
-            "is installed."
-        )
     check_is_fitted(estimator)
     classes = np.asarray(getattr(estimator, "classes_", []))
     if len(classes) != 2:

@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 import pytest
-import sklearn
 import torch
 from conftest import make_pair_shift
 from scipy.optimize import minimize_scalar
@@ -257,14 +256,6 @@ def test_temperature_scaling_invalid_inputs(noisy_split, overconfident):
     three = LogisticRegression().fit(np.arange(9.0)[:, None], np.arange(9) % 3)
     with pytest.raises(ValueError, match="binary"):
         temperature_scaling(three, np.arange(9.0)[:, None], np.arange(9) % 3)
-
-
-def test_temperature_scaling_needs_sklearn_1_8(monkeypatch, noisy_split):
-    _, _, X_valid, y_valid, _, _ = noisy_split
-    clf = LogisticRegression().fit(X_valid.reshape(len(X_valid), -1), y_valid)
-    monkeypatch.setattr(sklearn, "__version__", "1.7.2")
-    with pytest.raises(ImportError, match="scikit-learn 1.8 or later"):
-        temperature_scaling(clf, X_valid.reshape(len(X_valid), -1), y_valid)
 
 
 def test_fitted_temperature_invalid_inputs(noisy_split, overconfident):
