@@ -96,9 +96,7 @@ def test_entropy_conditioning_weights_are_one_plus_exp_minus_entropy():
 def test_conditional_adversarial_loss_weighs_each_domain_to_one():
     zs, zt = np.array([0.3, -1.2, 2.0]), np.array([0.7, -0.4])
     ws, wt = np.array([1.0, 2.0, 1.0]), np.array([1.5, 0.5])
-    loss = conditional_adversarial_loss(
-        *map(torch.tensor, (zs, zt, ws, wt))
-    ).item()
+    loss = conditional_adversarial_loss(*map(torch.tensor, (zs, zt, ws, wt))).item()
     expected = (ws / ws.sum()) @ _softplus(-zs) + (wt / wt.sum()) @ _softplus(zt)
     assert loss == pytest.approx(expected)
     plain = conditional_adversarial_loss(torch.tensor(zs), torch.tensor(zt)).item()
@@ -144,7 +142,9 @@ def _hand_terms(module, xs, ys, xt, randomized):
             rg = module.domain_classifier.random_probabilities.double().numpy()
             t = (f @ rf) * (g @ rg) / math.sqrt(rf.shape[1])
         else:
-            t = np.stack([np.outer(gi, fi).ravel() for fi, gi in zip(f, g)])
+            t = np.stack(
+                [np.outer(gi, fi).ravel() for fi, gi in zip(f, g, strict=True)]
+            )
         maps.append((t, g))
     classification = torch.nn.functional.cross_entropy(ls, ys)
     return classification, maps
@@ -269,11 +269,12 @@ def test_fitted_cdan_has_the_target_guards_and_seeded_random_matrices(tiny_shift
 
 
 # -- adaptation -----------------------------------------------------------------
-# Measured on this 32x32 shift (256 training images per domain, 12 epochs, batch
-# 32, seeds 0-2), the target accuracy of CDANClassifier() on 128 held-out target
-# images exceeded source-only's by GAINS_MEASURED; the mean gain is required to
-# reach about half of the measured one.
-CDAN_MEAN_GAIN = None
+# Measured on this 32x32 shift (256 training images per domain, noise 0.5, 12
+# epochs, batch 32), the target accuracy of CDANClassifier() on 128 held-out target
+# images exceeded source-only's (0.500, every image one class) by 0.086, 0.078 and
+# 0.070 with seeds 0, 1 and 2 (mean 0.078; CDAN+E: 0.078, 0.109, 0.086). The mean
+# gain must reach about half of that, and every seed must gain.
+CDAN_MEAN_GAIN = 0.04
 
 
 @pytest.mark.slow
@@ -294,3 +295,4 @@ def test_cdan_beats_source_only_on_held_out_target_images():
             )
     print("CDAN target-accuracy gains over source-only:", np.round(gains, 3))
     assert np.mean(gains) > CDAN_MEAN_GAIN
+    assert min(gains) > 0

@@ -145,7 +145,13 @@ def test_fitted_mcc_has_the_target_guards_and_fine_tunes_a_frozen_head(tiny_shif
 
 
 # -- adaptation -----------------------------------------------------------------
-MCC_MEAN_GAIN = None
+# Measured on this 32x32 shift (256 training images per domain, noise 0.5, 12
+# epochs, batch 32), the target accuracy of MCCClassifier() on 128 held-out target
+# images exceeded source-only's (0.500, every image one class) by 0.000, 0.039 and
+# 0.086 with seeds 0, 1 and 2 (mean 0.042): MCC sharpens what the network already
+# separates, and source-only separates little here. The mean gain must reach about
+# half of the measured one, and no seed may do worse than source-only.
+MCC_MEAN_GAIN = 0.02
 
 
 @pytest.mark.slow
@@ -166,3 +172,4 @@ def test_mcc_beats_source_only_on_held_out_target_images():
             )
     print("MCC target-accuracy gains over source-only:", np.round(gains, 3))
     assert np.mean(gains) > MCC_MEAN_GAIN
+    assert min(gains) >= 0
