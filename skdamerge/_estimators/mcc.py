@@ -26,7 +26,11 @@ class MCCClassifier(DomainAdaptationClassifier, objective=MCCObjective):
     cross-entropy plus ``transfer_weight`` times this loss, optionally with the
     Fisher loss and entropy minimisation (DeepMerge II eq. 2). Since it acts on
     the predictions, it also works with ``freeze_features=True`` (a head
-    fine-tune).
+    fine-tune). The defaults are the paper's. On the built-in simulated pair,
+    where source-only training calls almost every target image a non-merger, MCC
+    alone stays at the source-only target accuracy (0.52 +- 0.01 over seeds 1-3,
+    1,600 images per domain, 12 epochs; ``transfer_weight=3`` did no better on
+    seed 11): it sharpens decisions the network already makes on the target.
 
     Parameters
     ----------
