@@ -14,11 +14,19 @@ References
 
 __version__ = "0.1.0.dev0"
 
-from ._estimators import DANNClassifier, MMDClassifier, SourceOnlyClassifier
+from ._estimators import (
+    CDANClassifier,
+    DANNClassifier,
+    MCCClassifier,
+    MMDClassifier,
+    SourceOnlyClassifier,
+)
 from ._target import TargetDomain
 
 __all__ = [
+    "CDANClassifier",
     "DANNClassifier",
+    "MCCClassifier",
     "MMDClassifier",
     "SourceOnlyClassifier",
     "TargetDomain",

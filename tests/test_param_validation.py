@@ -44,6 +44,10 @@ INVALID = {
     "mmd_kernel_mul": [0.5, 0],
     "domain_lr_multiplier": [-0.01],
     "grl_schedule": ["linear"],
+    "entropy_conditioning": ["yes", 2],
+    "randomized": ["always", 2],
+    "randomized_dim": [0, 2.5],
+    "mcc_temperature": [0, -1.0, "warm"],
 }
 
 

@@ -6,13 +6,17 @@ docstring and references; everything it trains comes from its objective in
 """
 
 from ._base import DomainAdaptationClassifier
+from .cdan import CDANClassifier
 from .dann import DANNClassifier
+from .mcc import MCCClassifier
 from .mmd import MMDClassifier
 from .source_only import SourceOnlyClassifier
 
 __all__ = [
+    "CDANClassifier",
     "DANNClassifier",
     "DomainAdaptationClassifier",
+    "MCCClassifier",
     "MMDClassifier",
     "SourceOnlyClassifier",
 ]

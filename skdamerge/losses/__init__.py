@@ -7,6 +7,10 @@ diagnostics), so the losses can be combined freely in a training step:
 - :func:`gradient_reversal`, :class:`GradientReversal`, :func:`grl_coefficient`,
   :func:`domain_adversarial_loss`, :func:`domain_accuracy`: domain-adversarial
   training (eq. 8-9),
+- :func:`multilinear_map`, :func:`randomized_multilinear_map`,
+  :func:`entropy_conditioning_weights`, :func:`conditional_adversarial_loss`:
+  conditional domain-adversarial training (CDAN, Long et al. 2018),
+- :func:`mcc_loss`: minimum class confusion (MCC, Jin et al. 2020),
 - :func:`fisher_loss`: Fisher trace ratio or difference on source features (eq. 10),
 - :func:`entropy_loss`: entropy minimisation on target predictions (eq. 11),
 - :func:`total_loss`: the weighted sum of eq. 2.
@@ -25,22 +29,34 @@ from ._adversarial import (
     gradient_reversal,
     grl_coefficient,
 )
+from ._cdan import (
+    conditional_adversarial_loss,
+    entropy_conditioning_weights,
+    multilinear_map,
+    randomized_multilinear_map,
+)
 from ._entropy import entropy_loss
 from ._fisher import (
     check_fisher_weights,  # noqa: F401  (the estimators' check)
     fisher_loss,
 )
+from ._mcc import mcc_loss
 from ._mmd import mmd_loss
 from ._total import total_loss
 
 __all__ = [
     "GradientReversal",
+    "conditional_adversarial_loss",
     "domain_accuracy",
     "domain_adversarial_loss",
+    "entropy_conditioning_weights",
     "entropy_loss",
     "fisher_loss",
     "gradient_reversal",
     "grl_coefficient",
+    "mcc_loss",
     "mmd_loss",
+    "multilinear_map",
+    "randomized_multilinear_map",
     "total_loss",
 ]

@@ -24,10 +24,18 @@ from .mmd import MMDObjective
 # isort: split
 from .adversarial import AdversarialObjective
 
+# isort: split
+from .cdan import CDANObjective
+
+# isort: split
+from .mcc import MCCObjective
+
 __all__ = [
     "AdaptationObjective",
     "AdversarialObjective",
+    "CDANObjective",
     "DomainBatch",
+    "MCCObjective",
     "MMDObjective",
     "Objective",
     "SourceOnlyObjective",
