@@ -9,11 +9,17 @@ from torch import nn
 
 from skdamerge import DANNClassifier, MMDClassifier, SourceOnlyClassifier
 from skdamerge._engine.module import DomainAdaptationModule
-from skdamerge._engine.objectives import AdversarialObjective, DomainBatch
+from skdamerge._engine.objectives import (
+    AdversarialObjective,
+    DomainBatch,
+    estimator_class,
+    method_names,
+)
 from skdamerge.losses import domain_adversarial_loss
 from skdamerge.nets import DeepMerge, DomainClassifier, FeatureExtractor
 
-ESTIMATORS = [SourceOnlyClassifier, MMDClassifier, DANNClassifier]
+# Every registered method: a new one is checked here without an edit.
+ESTIMATORS = [estimator_class(name) for name in method_names()]
 FAST = dict(max_epochs=3, batch_size=32, random_state=0)
 
 

@@ -20,7 +20,7 @@ import skdamerge._estimators._base as estimators_module
 import skdamerge._outofcore as outofcore
 from skdamerge import DANNClassifier, MMDClassifier, SourceOnlyClassifier
 from skdamerge._engine.net import DomainAdaptationNet
-from skdamerge._engine.objectives import MMDObjective
+from skdamerge._engine.objectives import MMDObjective, estimator_class, method_names
 from skdamerge._engine.precision import (
     BF16_CPU_FEATURES,
     Precision,
@@ -30,7 +30,8 @@ from skdamerge._engine.precision import (
 )
 from skdamerge._outofcore import LazyImages, _file_layout
 
-ESTIMATORS = [SourceOnlyClassifier, MMDClassifier, DANNClassifier]
+# Every registered method: a new one is checked here without an edit.
+ESTIMATORS = [estimator_class(name) for name in method_names()]
 
 
 @pytest.fixture(scope="module")

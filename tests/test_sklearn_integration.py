@@ -14,6 +14,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skdamerge import DANNClassifier, MMDClassifier, SourceOnlyClassifier, TargetDomain
+from skdamerge._engine.objectives import estimator_class, method_names
 from skdamerge.metrics import make_im_scorer, make_target_scorer
 from skdamerge.pipeline import (
     DomainAdaptationPipeline,
@@ -27,11 +28,8 @@ CHECK_SETTINGS = dict(max_epochs=15, batch_size=32, lr=0.01, random_state=0)
 
 
 @parametrize_with_checks(
-    [
-        SourceOnlyClassifier(**CHECK_SETTINGS),
-        MMDClassifier(**CHECK_SETTINGS),
-        DANNClassifier(**CHECK_SETTINGS),
-    ]
+    # Every registered method: a new one is checked here without an edit.
+    [estimator_class(name)(**CHECK_SETTINGS) for name in method_names()]
 )
 def test_scikit_learn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
