@@ -14,12 +14,18 @@ References
 
 __version__ = "0.1.0.dev0"
 
-from ._estimators import DANNClassifier, MMDClassifier, SourceOnlyClassifier
+from ._estimators import (
+    DANNClassifier,
+    MMDClassifier,
+    SHOTClassifier,
+    SourceOnlyClassifier,
+)
 from ._target import TargetDomain
 
 __all__ = [
     "DANNClassifier",
     "MMDClassifier",
+    "SHOTClassifier",
     "SourceOnlyClassifier",
     "TargetDomain",
     "__version__",

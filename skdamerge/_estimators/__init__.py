@@ -8,11 +8,13 @@ docstring and references; everything it trains comes from its objective in
 from ._base import DomainAdaptationClassifier
 from .dann import DANNClassifier
 from .mmd import MMDClassifier
+from .shot import SHOTClassifier
 from .source_only import SourceOnlyClassifier
 
 __all__ = [
     "DANNClassifier",
     "DomainAdaptationClassifier",
     "MMDClassifier",
+    "SHOTClassifier",
     "SourceOnlyClassifier",
 ]

@@ -24,12 +24,16 @@ from .mmd import MMDObjective
 # isort: split
 from .adversarial import AdversarialObjective
 
+# isort: split
+from .shot import SHOTObjective
+
 __all__ = [
     "AdaptationObjective",
     "AdversarialObjective",
     "DomainBatch",
     "MMDObjective",
     "Objective",
+    "SHOTObjective",
     "SourceOnlyObjective",
     "estimator_class",
     "float32_losses",
