@@ -44,6 +44,10 @@ INVALID = {
     "mmd_kernel_mul": [0.5, 0],
     "domain_lr_multiplier": [-0.01],
     "grl_schedule": ["linear"],
+    "source_model": [3, object()],
+    "shot_beta": [-0.3, "high"],
+    "label_smoothing": [-0.1, 1.0],
+    "diversity_weight": [-1.0],
 }
 
 

@@ -249,7 +249,9 @@ default=None
         if watched is not None:
             proba = self.predict_proba(watched)
             verdict = target_collapse(proba, self.source_merger_fraction_)
-            y_calibration = None if data.y_valid is None else self.classes_[data.y_valid]
+            y_calibration = (
+                None if data.y_valid is None else self.classes_[data.y_valid]
+            )
             estimate = fitted_fraction_estimate(
                 self, watched, data.X_valid, y_calibration, seed
             )

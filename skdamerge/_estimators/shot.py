@@ -19,7 +19,11 @@ from .._engine.validation_split import training_data
 from .._files import load_skdamerge_file
 from .._outofcore import LazyImages
 from .._target import unwrap_target
-from .._validation import check_binary_labels, check_same_sample_shape, check_target_size
+from .._validation import (
+    check_binary_labels,
+    check_same_sample_shape,
+    check_target_size,
+)
 from ..nets import FeatureExtractor, make_backbone
 from ._base import (
     DomainAdaptationClassifier,
@@ -85,7 +89,7 @@ def _hypothesis_of(source, estimator) -> _SourceHypothesis:
 
 
 def _target_module(hypothesis: _SourceHypothesis, X_target) -> DomainAdaptationModule:
-    """The source network with its head (the layers after the features) frozen."""
+    """Rebuild the source network, its head (after the features) frozen."""
     backbone = make_backbone(
         hypothesis.backbone, hypothesis.input_shape, dropout=hypothesis.dropout
     )
@@ -386,7 +390,8 @@ class SHOTClassifier(DomainAdaptationClassifier, objective=SHOTObjective):
     def _fit_source_stage(self, objective, X, y, groups, validation_data):
         """Train the source network with label smoothing (a source-only fit)."""
         params = {
-            name: getattr(self, name) for name in SourceOnlyClassifier._get_param_names()
+            name: getattr(self, name)
+            for name in SourceOnlyClassifier._get_param_names()
         }
         params.update(checkpoint_path=None, resume_from=None)
         stage = _SourceStage(**params)
@@ -394,7 +399,7 @@ class SHOTClassifier(DomainAdaptationClassifier, objective=SHOTObjective):
         return stage.fit(X, y, groups=groups, validation_data=validation_data)
 
     def _source_validation(self, stage, X, y, X_target, validation_data):
-        """The target stage's data: the target images and the source validation set."""
+        """Return the target stage's data: target images, source validation set."""
         X = _check_input(X, "X")
         _, y_encoded = check_binary_labels(y, len(X), type(self).__name__)
         self.classes_ = stage.classes_

@@ -120,7 +120,7 @@ class SHOTObjective(Objective):
         self.pseudo_labels_: torch.Tensor | None = None
 
     def source_objective(self) -> SHOTSourceObjective:
-        """The objective of the source stage."""
+        """Return the objective of the source stage."""
         return SHOTSourceObjective(label_smoothing=self.label_smoothing)
 
     def epoch_start(self, net, X_target) -> None:
@@ -148,7 +148,7 @@ class SHOTObjective(Objective):
         progress: float,
         target_index: np.ndarray | None = None,
     ) -> dict[str, torch.Tensor | float]:
-        """The target-stage loss of one batch of target images."""
+        """Return the target-stage loss of one batch of target images."""
         if xt is None:
             raise ValueError("SHOT's target stage needs target images (X_target).")
         _, logits = module(xt)
