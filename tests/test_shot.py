@@ -318,3 +318,16 @@ def test_source_free_shot_beats_its_source_model_on_held_out_target(tmp_path):
         print(f"source model {baseline:.3f}, source-free SHOT {accuracy:.3f}")
         assert accuracy >= baseline + SHOT_GAIN
         assert shot.target_collapse_.state != "collapsed"
+
+
+def test_source_free_on_flat_features():
+    rng = np.random.default_rng(0)
+    y = np.tile([0, 1], 40)
+    X = (rng.normal(size=(80, 5)) + 1.5 * y[:, None]).astype(np.float32)
+    Xt = (rng.normal(size=(60, 5)) + 1.0).astype(np.float32)
+    source = SourceOnlyClassifier(**FAST).fit(X, y)
+    shot = SHOTClassifier(source_model=source, **FAST).fit(X_target=Xt)
+    assert shot.predict_proba(Xt).shape == (60, 2)
+    assert shot.input_shape_ == (5,)
+    head = shot.module_.extractor.backbone.classifier
+    assert not any(param.requires_grad for param in head.parameters())

@@ -208,15 +208,18 @@ default=None
         precision,
         state: dict | None,
         valid_index: np.ndarray | None,
+        channels_last: bool | None = None,
     ) -> tuple:
         """Train ``module`` on ``data``, set the fitted attributes, judge the target.
 
-        Runs inside the caller's seeded torch generator. Returns the watched
-        target images (None without a target), the collapse verdict, the
-        label-free merger-fraction estimate and its threshold.
+        Runs inside the caller's seeded torch generator. ``channels_last`` None
+        decides from the estimator's backbone (:func:`uses_channels_last`).
+        Returns the watched target images (None without a target), the collapse
+        verdict, the label-free merger-fraction estimate and its threshold.
         """
         verdict = estimate = threshold = None
-        channels_last = uses_channels_last(self)
+        if channels_last is None:
+            channels_last = uses_channels_last(self)
         if channels_last:
             module = module.to(memory_format=torch.channels_last)
         net = build_net(

@@ -314,6 +314,8 @@ class SHOTClassifier(DomainAdaptationClassifier, objective=SHOTObjective):
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
         if self.source_model is None:
+            X = _check_input(X, "X")
+            check_same_sample_shape(X.shape[1:], X_target, "X_target", "X")
             stage = self._fit_source_stage(objective, X, y, groups, validation_data)
             hypothesis = _hypothesis_of(stage, self)
             data, valid_index = self._source_validation(
@@ -328,7 +330,9 @@ class SHOTClassifier(DomainAdaptationClassifier, objective=SHOTObjective):
         self.classes_ = hypothesis.classes
         self.input_shape_ = hypothesis.input_shape
         self.n_features_in_ = self.input_shape_[0]
-        check_same_sample_shape(self.input_shape_, X_target, "X_target", "the source")
+        check_same_sample_shape(
+            self.input_shape_, X_target, "X_target", "the source model"
+        )
         if self.augment:
             _check_square_images(self.input_shape_, "augment=True")
         self.n_target_samples_ = len(X_target)
@@ -343,8 +347,20 @@ class SHOTClassifier(DomainAdaptationClassifier, objective=SHOTObjective):
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             module = _target_module(hypothesis, X_target)
+            # A user module may view its activations: channels-last for built-ins.
+            channels_last = len(self.input_shape_) == 3 and isinstance(
+                hypothesis.backbone, str
+            )
             watched, verdict, estimate, threshold = self._train_module(
-                objective, module, data, seed, device, precision, state, valid_index
+                objective,
+                module,
+                data,
+                seed,
+                device,
+                precision,
+                state,
+                valid_index,
+                channels_last=channels_last,
             )
         for images in (X, X_target, data.X_valid):
             if isinstance(images, LazyImages):
@@ -400,7 +416,6 @@ class SHOTClassifier(DomainAdaptationClassifier, objective=SHOTObjective):
 
     def _source_validation(self, stage, X, y, X_target, validation_data):
         """Return the target stage's data: target images, source validation set."""
-        X = _check_input(X, "X")
         _, y_encoded = check_binary_labels(y, len(X), type(self).__name__)
         self.classes_ = stage.classes_
         if validation_data is not None:
