@@ -189,10 +189,6 @@ class SHOTClassifier(DomainAdaptationClassifier, objective=SHOTObjective):
         Weight of the diversity term H(mean p) in the information maximisation;
         raise it if the target predictions drift onto one class.
     %(common)s
-        In SHOT, ``init_weights`` starts the source stage (not allowed with
-        ``source_model``), ``freeze_features`` must stay False (the target stage
-        trains the features, the head is frozen), and ``checkpoint_path`` /
-        ``resume_from`` apply to the target stage.
 
     %(attributes)s
     source_estimator_ : SourceOnlyClassifier or None
@@ -203,6 +199,15 @@ class SHOTClassifier(DomainAdaptationClassifier, objective=SHOTObjective):
     SourceOnlyClassifier : the source model SHOT starts from.
     skdamerge.losses.information_maximization_loss : the IM loss.
     skdamerge.losses.shot_pseudo_labels : the centroid pseudo-labels.
+
+    Notes
+    -----
+    Of the common parameters, ``init_weights`` starts the source stage (it
+    cannot be combined with ``source_model``); ``freeze_features`` must stay
+    False (the target stage trains the features, the head is frozen);
+    ``checkpoint_path`` and ``resume_from`` apply to the target stage (a
+    resumed two-stage fit trains its source stage again). scikit-learn's
+    estimator checks do not apply: ``fit`` needs ``X_target``.
 
     References
     ----------
