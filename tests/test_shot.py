@@ -64,9 +64,13 @@ def test_pseudo_labels_correct_a_misclassified_point_of_a_feature_cluster():
     labels = shot_pseudo_labels(features, proba)
     assert labels.dtype == torch.int64
     assert labels.tolist() == [0, 0, 1, 1, 0]
-    # A class that the network predicts for no sample gets no centroid.
-    all_zero = torch.tensor([[0.9, 0.1]] * 4 + [[0.6, 0.4]])
+    # The paper's code (the default): a class that the network predicts for no
+    # sample gets no centroid. Its equations keep both, and the second cluster
+    # gets class 1 although no image is predicted in it.
+    all_zero = torch.tensor([[0.9, 0.1]] * 2 + [[0.55, 0.45]] * 2 + [[0.9, 0.1]])
     assert shot_pseudo_labels(features, all_zero).tolist() == [0] * 5
+    every = shot_pseudo_labels(features, all_zero, only_predicted_classes=False)
+    assert every.tolist() == [0, 0, 1, 1, 0]
 
 
 def test_pseudo_labels_follow_the_papers_weighted_k_means_step():

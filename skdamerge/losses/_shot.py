@@ -114,7 +114,11 @@ def _cosine_nearest(features: Tensor, centroids: Tensor, allowed: Tensor) -> Ten
 
 
 def shot_pseudo_labels(
-    features: Tensor, probabilities: Tensor, *, n_rounds: int = 1
+    features: Tensor,
+    probabilities: Tensor,
+    *,
+    n_rounds: int = 1,
+    only_predicted_classes: bool = True,
 ) -> Tensor:
     r"""Self-supervised pseudo-labels of SHOT from class centroids in feature space.
 
@@ -130,8 +134,12 @@ def shot_pseudo_labels(
     4. ``n_rounds`` times, the centroids are recomputed from these hard labels
        (eq. 6) and the labels reassigned.
 
-    Only the classes that the network predicts (arg max) for at least one sample
-    have a centroid, as in the paper's code.
+    As in the paper's code, only the classes that the network predicts
+    (arg max) for at least one sample have a centroid
+    (``only_predicted_classes=True``); its equations 4-6 give every class one
+    (``False``). With two classes and a source model that calls every target
+    image one class, the first sends every pseudo-label of the first target
+    epoch to that class, and the diversity term alone starts the split.
 
     Parameters
     ----------
@@ -141,6 +149,9 @@ def shot_pseudo_labels(
         The network's class probabilities for the same samples.
     n_rounds : int, default=1
         Rounds of centroid update from hard labels (the paper uses 1).
+    only_predicted_classes : bool, default=True
+        Give centroids only to the classes predicted for some sample (the
+        paper's code), or to every class (False, its equations).
 
     Returns
     -------
@@ -170,7 +181,9 @@ def shot_pseudo_labels(
     features = torch.cat([features, ones], dim=1)
     features = features / features.norm(dim=1, keepdim=True)
     n_classes = weights.shape[1]
-    allowed = torch.bincount(weights.argmax(dim=1), minlength=n_classes) > 0
+    allowed = torch.ones(n_classes, dtype=torch.bool, device=features.device)
+    if only_predicted_classes:
+        allowed = torch.bincount(weights.argmax(dim=1), minlength=n_classes) > 0
     for round_ in range(n_rounds + 1):
         centroids = (weights.T @ features) / (weights.sum(dim=0)[:, None] + 1e-8)
         labels = _cosine_nearest(features, centroids, allowed)
