@@ -145,7 +145,10 @@ class SHOTClassifier(DomainAdaptationClassifier, objective=SHOTObjective):
     centroids are recomputed once from these labels and the labels reassigned
     (:func:`skdamerge.losses.shot_pseudo_labels`). Both stages train up to
     ``max_epochs`` epochs (the target stage passes over the target set each
-    epoch); defaults are the paper's values.
+    epoch); defaults are the paper's values. They do not collapse on the
+    built-in simulator, but neither do they beat source-only there, where the
+    source model is near chance on the target (see the user guide's methods
+    page); SHOT needs a source model that already ranks target images.
 
     **Source-free mode.** The target stage needs no source data:
     ``SHOTClassifier(source_model=model).fit(X=None, y=None, X_target=X_target)``
