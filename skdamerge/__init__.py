@@ -19,6 +19,7 @@ from ._estimators import (
     DANNClassifier,
     MCCClassifier,
     MMDClassifier,
+    SHOTClassifier,
     SourceOnlyClassifier,
 )
 from ._target import TargetDomain
@@ -28,6 +29,7 @@ __all__ = [
     "DANNClassifier",
     "MCCClassifier",
     "MMDClassifier",
+    "SHOTClassifier",
     "SourceOnlyClassifier",
     "TargetDomain",
     "__version__",

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-__all__ = ["ArrayBatches", "SourceTargetBatches"]
+__all__ = ["ArrayBatches", "SourceTargetBatches", "TargetOnlyBatch"]
 
 
 def _to_tensor(
@@ -73,6 +73,29 @@ class ArrayBatches:
             yield xb, yb
 
 
+class TargetOnlyBatch:
+    """A training batch of target images alone (a training without a source).
+
+    Unpacks as ``(None, None, xt)``, or ``(None, None, xt, rows)`` with the rows
+    of ``X_target``; its length is the number of images (skorch sizes a batch
+    by its first item unless the batch is not a tuple).
+    """
+
+    __slots__ = ("rows", "xt")
+
+    def __init__(self, xt: torch.Tensor, rows: np.ndarray | None = None) -> None:
+        self.xt = xt
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.xt)
+
+    def __iter__(self) -> Iterator:
+        yield from (None, None, self.xt)
+        if self.rows is not None:
+            yield self.rows
+
+
 class SourceTargetBatches:
     """Training batches that pair each source batch with a target batch.
 
@@ -100,6 +123,14 @@ class SourceTargetBatches:
     augment : callable or None, default=None
         Applied to every source and target image batch on the device (e.g.
         :class:`~skdamerge._engine.orientation.RandomOrientation`).
+    target_indices : bool, default=False
+        Yield ``(X_batch, y_batch, X_target_batch, target_rows)``, where
+        ``target_rows`` (an int ndarray, None without a target) are the rows of
+        ``X_target`` in the target batch.
+
+    Without a source (``X_source`` None, a training on the target alone), one
+    epoch is a pass over the shuffled target set in :class:`TargetOnlyBatch`
+    batches, whose source part is None.
     """
 
     def __init__(
@@ -112,6 +143,7 @@ class SourceTargetBatches:
         rng: np.random.Generator,
         channels_last: bool = False,
         augment=None,
+        target_indices: bool = False,
     ) -> None:
         self.X_source = X_source
         self.y_source = y_source
@@ -121,10 +153,12 @@ class SourceTargetBatches:
         self.rng = rng
         self.channels_last = channels_last
         self.augment = augment
+        self.target_indices = target_indices
         self._target_order = np.empty(0, dtype=np.intp)
 
     def __len__(self) -> int:
-        n_full, remainder = divmod(len(self.X_source), self.batch_size)
+        epoch = self.X_target if self.X_source is None else self.X_source
+        n_full, remainder = divmod(len(epoch), self.batch_size)
         return n_full + (remainder > 1)
 
     def _next_target_indices(self, size: int) -> np.ndarray:
@@ -150,8 +184,12 @@ class SourceTargetBatches:
 
     def __iter__(
         self,
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+    ) -> Iterator[tuple]:
+        if self.X_source is None:
+            yield from self._target_epoch()
+            return
         order = self.rng.permutation(len(self.X_source))
+        target_indices = None
         for start in range(0, len(order), self.batch_size):
             indices = order[start : start + self.batch_size]
             if len(indices) < 2:
@@ -171,4 +209,21 @@ class SourceTargetBatches:
             if self.augment is not None:
                 xs = self.augment(xs)
                 xt = None if xt is None else self.augment(xt)
-            yield xs, ys, xt
+            if self.target_indices:
+                yield xs, ys, xt, target_indices
+            else:
+                yield xs, ys, xt
+
+    def _target_epoch(self) -> Iterator[tuple]:
+        """One pass over the shuffled target set, without source batches."""
+        order = self.rng.permutation(len(self.X_target))
+        for start in range(0, len(order), self.batch_size):
+            indices = order[start : start + self.batch_size]
+            if len(indices) < 2:
+                break
+            xt = _to_tensor(
+                self._gather(self.X_target, indices), self.device, self.channels_last
+            )
+            if self.augment is not None:
+                xt = self.augment(xt)
+            yield TargetOnlyBatch(xt, indices if self.target_indices else None)

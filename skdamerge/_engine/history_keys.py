@@ -12,11 +12,14 @@ from __future__ import annotations
 __all__ = [
     "CLASSIFICATION_LOSS",
     "DOMAIN_ACC_SOURCE",
+    "DIVERSITY",
     "DOMAIN_ACC_TARGET",
     "ENTROPY_LOSS",
     "FISHER_LOSS",
     "GRL_COEFFICIENT",
     "LEARNING_RATE",
+    "PSEUDO_LABEL_LOSS",
+    "PSEUDO_LABEL_MERGER_FRACTION",
     "SELECTION_LOSS",
     "TARGET_COLLAPSED",
     "TARGET_MEAN_PROBA",
@@ -37,6 +40,8 @@ ENTROPY_LOSS = "entropy_loss"
 DOMAIN_ACC_SOURCE = "domain_acc_source"
 DOMAIN_ACC_TARGET = "domain_acc_target"
 GRL_COEFFICIENT = "grl_coefficient"
+DIVERSITY = "diversity"
+PSEUDO_LABEL_LOSS = "pseudo_label_loss"
 
 # Records of the training loop and its callbacks.
 TRAIN_LOSS = "train_loss"
@@ -50,6 +55,9 @@ TARGET_MERGER_FRACTION = "target_merger_fraction"
 TARGET_MEAN_PROBA = "target_mean_proba"
 TARGET_COLLAPSED = "target_collapsed"
 SELECTION_LOSS = "valid_selection_loss"
+
+# Records of SHOT's pseudo-labelling at the start of each target epoch.
+PSEUDO_LABEL_MERGER_FRACTION = "pseudo_label_merger_fraction"
 
 
 def train_key(component: str) -> str:

@@ -63,7 +63,8 @@ class DomainAdaptationNet(NeuralNet):
     """skorch ``NeuralNet`` for unsupervised domain adaptation.
 
     Each training step receives ``(X_source, y_source, X_target)`` batches of equal
-    size and minimises ``objective(module, criterion, ...)["loss"]``; every other
+    size (the source part None when ``X_train`` is None: a training on the target
+    alone) and minimises ``objective(module, criterion, ...)["loss"]``; every other
     entry the objective returns is recorded per batch as ``train_<name>`` and
     averaged per epoch by :class:`skorch.callbacks.PassthroughScoring`. Validation
     batches are source images with labels; their cross-entropy is ``valid_loss``.
@@ -163,6 +164,7 @@ class DomainAdaptationNet(NeuralNet):
             rng,
             channels_last=self.channels_last,
             augment=augment,
+            target_indices=getattr(self.objective, "uses_target_indices", False),
         )
         valid = None
         if data.X_valid is not None:
@@ -180,6 +182,14 @@ class DomainAdaptationNet(NeuralNet):
         return dataset
 
     # -- steps --------------------------------------------------------------------
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        """Open the epoch's history row, then let the objective prepare the epoch."""
+        super().on_epoch_begin(
+            net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs
+        )
+        if self.objective is not None and dataset_train is not None:
+            self.objective.epoch_start(self, getattr(dataset_train, "X_target", None))
+
     def initialize(self):
         """Initialise the module, optimizer and callbacks, the step count and scaler.
 
@@ -195,10 +205,14 @@ class DomainAdaptationNet(NeuralNet):
     def train_step_single(self, batch, **fit_params):
         """Compute the objective on one source/target batch pair and backpropagate."""
         self.module_.train(True)
-        xs, ys, xt = batch
+        xs, ys, xt, *rows = batch
+        # Batches carry the target rows only for objectives that ask for them.
+        extra = {"target_index": rows[0]} if rows else {}
         progress = min(self.steps_done_ / max(self.total_steps, 1), 1.0)
         with self.precision_policy.autocast():
-            result = self.objective(self.module_, self.criterion_, xs, ys, xt, progress)
+            result = self.objective(
+                self.module_, self.criterion_, xs, ys, xt, progress, **extra
+            )
         loss = result["loss"]
         if not torch.isfinite(loss):
             self._raise_non_finite(result)

@@ -10,6 +10,7 @@ from .cdan import CDANClassifier
 from .dann import DANNClassifier
 from .mcc import MCCClassifier
 from .mmd import MMDClassifier
+from .shot import SHOTClassifier
 from .source_only import SourceOnlyClassifier
 
 __all__ = [
@@ -18,5 +19,6 @@ __all__ = [
     "DomainAdaptationClassifier",
     "MCCClassifier",
     "MMDClassifier",
+    "SHOTClassifier",
     "SourceOnlyClassifier",
 ]

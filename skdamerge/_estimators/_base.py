@@ -187,46 +187,9 @@ default=None
             self.validation_index_ = valid_index
             self.source_merger_fraction_ = float(np.mean(data.y_train == 1))
             module = build_module(self, objective, data.X_train)
-            channels_last = uses_channels_last(self)
-            if channels_last:
-                module = module.to(memory_format=torch.channels_last)
-            net = build_net(
-                self,
-                objective,
-                module,
-                data,
-                seed,
-                device,
-                target_monitor=self._target_monitor(data, seed),
-                checkpoint_metadata=self._checkpoint_metadata(),
-                precision=precision,
-                channels_last=channels_last,
-                valid_index=valid_index,
+            watched, verdict, estimate, threshold = self._train_module(
+                objective, module, data, seed, device, precision, state, valid_index
             )
-            try:
-                best_epoch = self._train(net, data, state)
-            except NonFiniteLossError:
-                best = net.best_weights()
-                if best is not None:
-                    net.module_.load_state_dict(best)
-                self._set_fitted(net, net.best_epoch())
-                raise
-            finally:
-                monitor = dict(getattr(net, "callbacks_", [])).get("target_monitor")
-                watched = None if monitor is None else monitor.X_target
-                if monitor is not None:
-                    monitor.release()
-            self._set_fitted(net, best_epoch)
-            if watched is not None:
-                proba = self.predict_proba(watched)
-                verdict = target_collapse(proba, self.source_merger_fraction_)
-                y_calibration = (
-                    None if data.y_valid is None else self.classes_[data.y_valid]
-                )
-                estimate = fitted_fraction_estimate(
-                    self, watched, data.X_valid, y_calibration, seed
-                )
-                threshold = threshold_for_estimate(proba[:, 1], estimate)
         for images in (X, X_target):
             if isinstance(images, LazyImages):
                 images.release()
@@ -234,6 +197,69 @@ default=None
         if watched is not None:
             self._record_target_verdict(objective, verdict, estimate, threshold)
         return self
+
+    def _train_module(
+        self,
+        objective: Objective,
+        module: DomainAdaptationModule,
+        data: TrainingData,
+        seed: int,
+        device: str,
+        precision,
+        state: dict | None,
+        valid_index: np.ndarray | None,
+        channels_last: bool | None = None,
+    ) -> tuple:
+        """Train ``module`` on ``data``, set the fitted attributes, judge the target.
+
+        Runs inside the caller's seeded torch generator. ``channels_last`` None
+        decides from the estimator's backbone (:func:`uses_channels_last`).
+        Returns the watched target images (None without a target), the collapse
+        verdict, the label-free merger-fraction estimate and its threshold.
+        """
+        verdict = estimate = threshold = None
+        if channels_last is None:
+            channels_last = uses_channels_last(self)
+        if channels_last:
+            module = module.to(memory_format=torch.channels_last)
+        net = build_net(
+            self,
+            objective,
+            module,
+            data,
+            seed,
+            device,
+            target_monitor=self._target_monitor(data, seed),
+            checkpoint_metadata=self._checkpoint_metadata(),
+            precision=precision,
+            channels_last=channels_last,
+            valid_index=valid_index,
+        )
+        try:
+            best_epoch = self._train(net, data, state)
+        except NonFiniteLossError:
+            best = net.best_weights()
+            if best is not None:
+                net.module_.load_state_dict(best)
+            self._set_fitted(net, net.best_epoch())
+            raise
+        finally:
+            monitor = dict(getattr(net, "callbacks_", [])).get("target_monitor")
+            watched = None if monitor is None else monitor.X_target
+            if monitor is not None:
+                monitor.release()
+        self._set_fitted(net, best_epoch)
+        if watched is not None:
+            proba = self.predict_proba(watched)
+            verdict = target_collapse(proba, self.source_merger_fraction_)
+            y_calibration = (
+                None if data.y_valid is None else self.classes_[data.y_valid]
+            )
+            estimate = fitted_fraction_estimate(
+                self, watched, data.X_valid, y_calibration, seed
+            )
+            threshold = threshold_for_estimate(proba[:, 1], estimate)
+        return watched, verdict, estimate, threshold
 
     def _check_hyperparameters(self, X_target) -> Objective:
         """Validate every hyperparameter, before any data work; return the objective.

@@ -150,7 +150,11 @@ def build_net(
 ) -> DomainAdaptationNet:
     """Build the skorch net of one fit, with its callbacks."""
     batch_size = estimator.batch_size
-    n_train = len(data.X_train)
+    # Without labelled source images (X_train None) an epoch is a pass over the
+    # target, and nothing early-stops: the source validation loss, if any, is
+    # recorded but is not what a training on the target alone minimises.
+    source_free = data.X_train is None
+    n_train = len(data.X_target if source_free else data.X_train)
     batches_per_epoch = max(1, n_train // batch_size + (n_train % batch_size > 1))
     extra = {} if estimator.verbose else {"callbacks__print_log": None}
     multipliers = objective.lr_multipliers()
@@ -160,7 +164,7 @@ def build_net(
     callbacks = make_callbacks(
         objective.components(),
         validation=data.X_valid is not None,
-        patience=estimator.patience,
+        patience=None if source_free else estimator.patience,
         group_lrs=[estimator.lr * m for m in [1.0, *group_multipliers]],
         cycle_length=estimator.cycle_length,
         batches_per_epoch=batches_per_epoch,

@@ -13,7 +13,10 @@ diagnostics), so the losses can be combined freely in a training step:
 - :func:`mcc_loss`: minimum class confusion (MCC, Jin et al. 2020),
 - :func:`fisher_loss`: Fisher trace ratio or difference on source features (eq. 10),
 - :func:`entropy_loss`: entropy minimisation on target predictions (eq. 11),
-- :func:`total_loss`: the weighted sum of eq. 2.
+- :func:`total_loss`: the weighted sum of eq. 2,
+- :func:`information_maximization_loss`, :func:`marginal_entropy`,
+  :func:`shot_pseudo_labels`: source hypothesis transfer (SHOT; Liang et al.
+  2020).
 
 References
 ----------
@@ -42,6 +45,7 @@ from ._fisher import (
 )
 from ._mcc import mcc_loss
 from ._mmd import mmd_loss
+from ._shot import information_maximization_loss, marginal_entropy, shot_pseudo_labels
 from ._total import total_loss
 
 __all__ = [
@@ -54,9 +58,12 @@ __all__ = [
     "fisher_loss",
     "gradient_reversal",
     "grl_coefficient",
+    "information_maximization_loss",
+    "marginal_entropy",
     "mcc_loss",
     "mmd_loss",
     "multilinear_map",
     "randomized_multilinear_map",
+    "shot_pseudo_labels",
     "total_loss",
 ]

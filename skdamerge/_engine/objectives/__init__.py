@@ -30,6 +30,9 @@ from .cdan import CDANObjective
 # isort: split
 from .mcc import MCCObjective
 
+# isort: split
+from .shot import SHOTObjective
+
 __all__ = [
     "AdaptationObjective",
     "AdversarialObjective",
@@ -38,6 +41,7 @@ __all__ = [
     "MCCObjective",
     "MMDObjective",
     "Objective",
+    "SHOTObjective",
     "SourceOnlyObjective",
     "estimator_class",
     "float32_losses",

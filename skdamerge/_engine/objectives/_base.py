@@ -59,6 +59,10 @@ class Objective:
     adaptation_knobs : tuple of str
         Hyperparameters that push the target predictions (named in the collapse
         warning when they are non-zero).
+    uses_target_indices : bool
+        Whether each training step needs the row numbers of its target images in
+        ``X_target`` (False: the batches do not carry them). When True, the
+        training loop passes them to :meth:`__call__` as ``target_index``.
     """
 
     name: ClassVar[str] = ""
@@ -67,6 +71,7 @@ class Objective:
     parameter_constraints: ClassVar[dict[str, list]] = {}
     records: ClassVar[tuple[str, ...]] = (CLASSIFICATION_LOSS,)
     adaptation_knobs: ClassVar[tuple[str, ...]] = ()
+    uses_target_indices: ClassVar[bool] = False
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Objective:
@@ -104,6 +109,20 @@ class Objective:
     def check_history(self, history, *, stacklevel: int = 2) -> None:
         """Diagnose the fitted history (warn about a failed training); no-op here."""
 
+    def epoch_start(self, net, X_target) -> None:
+        """Prepare a training epoch (e.g. label the target images); no-op here.
+
+        Called by the training loop at the start of every training epoch, after
+        the epoch's history row is opened.
+
+        Parameters
+        ----------
+        net : DomainAdaptationNet
+            The net being trained (``net.module_`` is the network).
+        X_target : array-like or None
+            The target training images, whole (None without a target domain).
+        """
+
     def __call__(
         self,
         module: DomainAdaptationModule,
@@ -127,5 +146,9 @@ class Objective:
             Target images (None without a target domain).
         progress : float
             Fraction of the planned optimisation steps done, in [0, 1].
+
+        Objectives with ``uses_target_indices`` also receive ``target_index``,
+        the rows of ``X_target`` in ``xt`` (an int ndarray); ``xs`` and ``ys``
+        are None in a training on the target alone (``X_train`` is None).
         """
         raise NotImplementedError

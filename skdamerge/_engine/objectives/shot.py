@@ -1,0 +1,177 @@
+"""Source hypothesis transfer (SHOT; Liang, Hu & Feng 2020).
+
+The target stage of SHOT: the classifier head (the source hypothesis) is frozen
+and the feature extractor is trained on the unlabelled target alone, with the
+information maximisation loss and the cross-entropy against self-supervised
+pseudo-labels, recomputed from class centroids at the start of every epoch
+(:meth:`SHOTObjective.epoch_start`). The source stage is a source-only training
+with label smoothing (:class:`SHOTSourceObjective`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from numbers import Real
+from typing import ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..._param_validation import HasMethods, Interval
+from ...losses import entropy_loss, marginal_entropy, shot_pseudo_labels
+from ..batches import ArrayBatches
+from ..history_keys import (
+    DIVERSITY,
+    ENTROPY_LOSS,
+    PSEUDO_LABEL_LOSS,
+    PSEUDO_LABEL_MERGER_FRACTION,
+)
+from ..module import DomainAdaptationModule
+from ._base import Objective, float32_losses
+from ._registry import register_objective
+from .source_only import SourceOnlyObjective
+
+__all__ = ["SHOTObjective", "SHOTSourceObjective", "features_and_probabilities"]
+
+_WEIGHT = [Interval(Real, 0, None, closed="left")]
+
+
+def features_and_probabilities(net, X, batch_size: int) -> tuple[np.ndarray, ...]:
+    """Latent features and class probabilities of ``X``, in evaluation mode."""
+    module = net.module_
+    was_training = module.training
+    module.eval()
+    batches = ArrayBatches(
+        X,
+        None,
+        max(batch_size, 256),
+        torch.device(net.device),
+        channels_last=getattr(net, "channels_last", False),
+    )
+    features, probabilities = [], []
+    with torch.inference_mode():
+        for xb, _ in batches:
+            with net.precision_policy.autocast():
+                fb, lb = module(xb)
+            features.append(fb.float().cpu().numpy())
+            probabilities.append(torch.softmax(lb.float(), dim=1).cpu().numpy())
+    module.train(was_training)
+    return np.concatenate(features), np.concatenate(probabilities)
+
+
+@dataclass
+class SHOTSourceObjective(SourceOnlyObjective):
+    """SHOT's source stage: label-smoothing cross-entropy on the source batch."""
+
+    label_smoothing: float = 0.1
+
+    def __call__(
+        self,
+        module: DomainAdaptationModule,
+        criterion: nn.Module,
+        xs: torch.Tensor,
+        ys: torch.Tensor,
+        xt: torch.Tensor | None,
+        progress: float,
+    ) -> dict[str, torch.Tensor | float]:
+        """Label-smoothed cross-entropy of one source batch."""
+        _, logits = module(xs)
+        with float32_losses(xs.device.type):
+            loss = F.cross_entropy(
+                logits.float(), ys, label_smoothing=self.label_smoothing
+            )
+        return {"loss": loss, "classification_loss": loss}
+
+
+@register_objective
+@dataclass
+class SHOTObjective(Objective):
+    """Information maximisation + ``shot_beta`` x pseudo-label cross-entropy.
+
+    Steps see target images only (``xs`` is None): the loss is
+
+    ``mean_i H(p_i) - diversity_weight * H(mean_i p_i) + shot_beta * CE(p, ŷ)``
+
+    with ``ŷ`` the pseudo-labels of the batch's rows, set at the start of each
+    epoch from the centroids of the whole target set
+    (:func:`skdamerge.losses.shot_pseudo_labels`).
+    """
+
+    shot_beta: float = 0.3
+    diversity_weight: float = 1.0
+    label_smoothing: float = 0.1
+
+    name = "shot"
+    label = "SHOT"
+    uses_target_indices = True
+    parameter_constraints: ClassVar[dict[str, list]] = {
+        "source_model": [HasMethods(["save_weights"]), str, os.PathLike, None],
+        "shot_beta": _WEIGHT,
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+        "diversity_weight": _WEIGHT,
+    }
+    records: ClassVar[tuple[str, ...]] = (ENTROPY_LOSS, DIVERSITY, PSEUDO_LABEL_LOSS)
+    adaptation_knobs: ClassVar[tuple[str, ...]] = ("shot_beta",)
+
+    def __post_init__(self) -> None:
+        self.pseudo_labels_: torch.Tensor | None = None
+
+    def source_objective(self) -> SHOTSourceObjective:
+        """Return the objective of the source stage."""
+        return SHOTSourceObjective(label_smoothing=self.label_smoothing)
+
+    def epoch_start(self, net, X_target) -> None:
+        """Label every target image with its nearest class centroid."""
+        if X_target is None or self.shot_beta == 0:
+            return
+        features, probabilities = features_and_probabilities(
+            net, X_target, net.batch_size
+        )
+        labels = shot_pseudo_labels(
+            torch.from_numpy(features), torch.from_numpy(probabilities)
+        )
+        self.pseudo_labels_ = labels.cpu()
+        net.history.record(
+            PSEUDO_LABEL_MERGER_FRACTION, float(labels.double().mean().item())
+        )
+
+    def __call__(
+        self,
+        module: DomainAdaptationModule,
+        criterion: nn.Module,
+        xs: torch.Tensor | None,
+        ys: torch.Tensor | None,
+        xt: torch.Tensor | None,
+        progress: float,
+        target_index: np.ndarray | None = None,
+    ) -> dict[str, torch.Tensor | float]:
+        """Return the target-stage loss of one batch of target images."""
+        if xt is None:
+            raise ValueError("SHOT's target stage needs target images (X_target).")
+        _, logits = module(xt)
+        logits = logits.float()
+        with float32_losses(xt.device.type):
+            entropy = entropy_loss(logits)
+            diversity = marginal_entropy(logits)
+            loss = entropy - self.diversity_weight * diversity
+            pseudo = 0.0
+            if self.shot_beta > 0:
+                if self.pseudo_labels_ is None or target_index is None:
+                    raise RuntimeError(
+                        "SHOT's pseudo-label loss needs the pseudo-labels of the "
+                        "batch: the training loop calls epoch_start first and "
+                        "passes target_index."
+                    )
+                index = torch.as_tensor(np.asarray(target_index), dtype=torch.long)
+                labels = self.pseudo_labels_[index].to(logits.device)
+                pseudo = F.cross_entropy(logits, labels)
+                loss = loss + self.shot_beta * pseudo
+        return {
+            "loss": loss,
+            ENTROPY_LOSS: entropy,
+            DIVERSITY: diversity,
+            PSEUDO_LABEL_LOSS: pseudo,
+        }
