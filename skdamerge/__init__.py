@@ -14,12 +14,20 @@ References
 
 __version__ = "0.1.0.dev0"
 
-from ._estimators import DANNClassifier, MMDClassifier, SourceOnlyClassifier
+from ._estimators import (
+    DANNClassifier,
+    DeepJDOTClassifier,
+    MMDClassifier,
+    SinkhornClassifier,
+    SourceOnlyClassifier,
+)
 from ._target import TargetDomain
 
 __all__ = [
     "DANNClassifier",
+    "DeepJDOTClassifier",
     "MMDClassifier",
+    "SinkhornClassifier",
     "SourceOnlyClassifier",
     "TargetDomain",
     "__version__",

@@ -10,14 +10,19 @@ here.
 from __future__ import annotations
 
 __all__ = [
+    "ALIGNMENT_WEIGHT",
     "CLASSIFICATION_LOSS",
+    "CLASSIFICATION_WEIGHT",
     "DOMAIN_ACC_SOURCE",
     "DOMAIN_ACC_TARGET",
     "ENTROPY_LOSS",
     "FISHER_LOSS",
     "GRL_COEFFICIENT",
+    "JDOT_FEATURE_COST",
+    "JDOT_LABEL_COST",
     "LEARNING_RATE",
     "SELECTION_LOSS",
+    "SINKHORN_EPSILON",
     "TARGET_COLLAPSED",
     "TARGET_MEAN_PROBA",
     "TARGET_MERGER_FRACTION",
@@ -37,6 +42,11 @@ ENTROPY_LOSS = "entropy_loss"
 DOMAIN_ACC_SOURCE = "domain_acc_source"
 DOMAIN_ACC_TARGET = "domain_acc_target"
 GRL_COEFFICIENT = "grl_coefficient"
+JDOT_FEATURE_COST = "jdot_feature_cost"
+JDOT_LABEL_COST = "jdot_label_cost"
+SINKHORN_EPSILON = "sinkhorn_epsilon"
+CLASSIFICATION_WEIGHT = "classification_weight"
+ALIGNMENT_WEIGHT = "alignment_weight"
 
 # Records of the training loop and its callbacks.
 TRAIN_LOSS = "train_loss"

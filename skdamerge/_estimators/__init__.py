@@ -7,12 +7,16 @@ docstring and references; everything it trains comes from its objective in
 
 from ._base import DomainAdaptationClassifier
 from .dann import DANNClassifier
+from .deepjdot import DeepJDOTClassifier
 from .mmd import MMDClassifier
+from .sinkhorn import SinkhornClassifier
 from .source_only import SourceOnlyClassifier
 
 __all__ = [
     "DANNClassifier",
+    "DeepJDOTClassifier",
     "DomainAdaptationClassifier",
     "MMDClassifier",
+    "SinkhornClassifier",
     "SourceOnlyClassifier",
 ]

@@ -9,7 +9,11 @@ diagnostics), so the losses can be combined freely in a training step:
   training (eq. 8-9),
 - :func:`fisher_loss`: Fisher trace ratio or difference on source features (eq. 10),
 - :func:`entropy_loss`: entropy minimisation on target predictions (eq. 11),
-- :func:`total_loss`: the weighted sum of eq. 2.
+- :func:`total_loss`: the weighted sum of eq. 2,
+
+and optimal-transport transfer losses computed with POT: :func:`jdot_loss`
+(DeepJDOT) and :func:`sinkhorn_divergence` with :func:`sinkhorn_epsilon` (the
+debiased Sinkhorn divergence of SIDDA).
 
 References
 ----------
@@ -31,6 +35,7 @@ from ._fisher import (
     fisher_loss,
 )
 from ._mmd import mmd_loss
+from ._ot import jdot_loss, sinkhorn_divergence, sinkhorn_epsilon
 from ._total import total_loss
 
 __all__ = [
@@ -41,6 +46,9 @@ __all__ = [
     "fisher_loss",
     "gradient_reversal",
     "grl_coefficient",
+    "jdot_loss",
     "mmd_loss",
+    "sinkhorn_divergence",
+    "sinkhorn_epsilon",
     "total_loss",
 ]

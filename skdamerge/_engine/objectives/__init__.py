@@ -24,12 +24,20 @@ from .mmd import MMDObjective
 # isort: split
 from .adversarial import AdversarialObjective
 
+# isort: split
+from .deepjdot import DeepJDOTObjective
+
+# isort: split
+from .sinkhorn import SinkhornObjective
+
 __all__ = [
     "AdaptationObjective",
     "AdversarialObjective",
+    "DeepJDOTObjective",
     "DomainBatch",
     "MMDObjective",
     "Objective",
+    "SinkhornObjective",
     "SourceOnlyObjective",
     "estimator_class",
     "float32_losses",
