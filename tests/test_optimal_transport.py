@@ -364,9 +364,12 @@ def test_fit_records_the_losses_and_the_target_guard(estimator_cls, tiny_shift):
         assert last["train_classification_weight"] != 1.0
 
 
-# Measured on this shift (256 training images per domain, 32x32, 15 epochs,
-# held-out target images): see MARGIN.
-MARGIN = {"DeepJDOT": None, "Sinkhorn": None}
+# Target-accuracy gain over source-only on held-out target images of this shift
+# (256 training images per domain, 32x32, noise 0.3, 15 epochs), measured with the
+# defaults: source only 0.50, DeepJDOT 0.93 (+0.43), Sinkhorn 0.77 (+0.27). Each
+# method must gain about half of that.
+MARGIN = {"DeepJDOT": 0.2, "Sinkhorn": 0.13}
+TRAINING = dict(max_epochs=15, batch_size=32, random_state=0)
 
 
 @pytest.fixture(scope="module")
@@ -376,17 +379,23 @@ def noisy_shift():
     return (Xs[fit], ys[fit], Xt[fit]), (Xt[held_out], yt[held_out])
 
 
+@pytest.fixture(scope="module")
+def source_only_accuracy(noisy_shift):
+    (Xs, ys, Xt), (Xt_test, yt_test) = noisy_shift
+    source_only = SourceOnlyClassifier(**TRAINING).fit(Xs, ys, X_target=Xt)
+    return source_only.score(Xt_test, yt_test)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("label", "estimator_cls"),
     [("DeepJDOT", DeepJDOTClassifier), ("Sinkhorn", SinkhornClassifier)],
 )
-def test_optimal_transport_beats_source_only(label, estimator_cls, noisy_shift):
+def test_optimal_transport_beats_source_only(
+    label, estimator_cls, noisy_shift, source_only_accuracy
+):
     (Xs, ys, Xt), (Xt_test, yt_test) = noisy_shift
-    training = dict(max_epochs=15, batch_size=32, random_state=0)
-    source_only = SourceOnlyClassifier(**training).fit(Xs, ys, X_target=Xt)
-    clf = estimator_cls(**training).fit(Xs, ys, X_target=Xt)
-    baseline = source_only.score(Xt_test, yt_test)
+    clf = estimator_cls(**TRAINING).fit(Xs, ys, X_target=Xt)
     accuracy = clf.score(Xt_test, yt_test)
-    print(f"{label}: target {accuracy:.3f}, source only {baseline:.3f}")
-    assert accuracy >= baseline + MARGIN[label]
+    print(f"{label}: target {accuracy:.3f}, source only {source_only_accuracy:.3f}")
+    assert accuracy >= source_only_accuracy + MARGIN[label]

@@ -44,6 +44,12 @@ INVALID = {
     "mmd_kernel_mul": [0.5, 0],
     "domain_lr_multiplier": [-0.01],
     "grl_schedule": ["linear"],
+    "jdot_alpha": [-0.001, "small"],
+    "jdot_lambda": [-1e-4],
+    "sinkhorn_blur": [0, -0.05],
+    "sinkhorn_epsilon": [0, -1.0, "auto"],
+    "sinkhorn_max_iter": [0, 2.5],
+    "dynamic_weights": ["yes", 2],
 }
 
 
