@@ -214,11 +214,8 @@ def _entropic_ot(cost: Tensor, epsilon: float, max_iter: int, tol: float) -> Ten
     detached = cost.detach().double().cpu().numpy()
     # The plain iterations are faster; the log-domain ones do not underflow when
     # the costs are large compared with epsilon.
-    method = (
-        "sinkhorn"
-        if detached.max() < _PLAIN_SINKHORN_RANGE * epsilon
-        else ("sinkhorn_log")
-    )
+    plain = detached.max() < _PLAIN_SINKHORN_RANGE * epsilon
+    method = "sinkhorn" if plain else "sinkhorn_log"
     plan = ot.sinkhorn(
         _uniform(n),
         _uniform(m),
@@ -242,8 +239,21 @@ def sinkhorn_epsilon(source: Tensor, target: Tensor, blur: float = 0.05) -> floa
     distances (detached) and :math:`b` is ``blur``: SIDDA's blur
     :math:`\sigma = b \max_{ij} d_{ij}` [1]_, whose entropic regularisation
     :math:`\sigma^2` on geomloss's cost :math:`\tfrac12\lVert\cdot\rVert^2` is
-    :math:`2\sigma^2` on the squared Euclidean cost. Falls back to 1 when all
-    distances are zero.
+    :math:`2\sigma^2` on the squared Euclidean cost.
+
+    Parameters
+    ----------
+    source : Tensor of shape (n, d)
+        Source feature vectors.
+    target : Tensor of shape (m, d)
+        Target feature vectors.
+    blur : float, default=0.05
+        :math:`b`, SIDDA's fraction of the largest distance.
+
+    Returns
+    -------
+    epsilon : float
+        The regularisation, or 1.0 when all distances are zero.
 
     References
     ----------
@@ -252,6 +262,8 @@ def sinkhorn_epsilon(source: Tensor, target: Tensor, blur: float = 0.05) -> floa
        Classification with Equivariant Neural Networks." arXiv:2501.14048.
     """
     source, target = _check_pair(source, target, "sinkhorn_epsilon")
+    if not blur > 0:
+        raise ValueError(f"blur must be positive, got {blur!r}.")
     with torch.no_grad():
         largest = float(_sq_euclidean(source.float(), target.float()).max())
     epsilon = 2.0 * blur**2 * largest
