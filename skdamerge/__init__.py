@@ -17,9 +17,11 @@ __version__ = "0.1.0.dev0"
 from ._estimators import (
     CDANClassifier,
     DANNClassifier,
+    DeepJDOTClassifier,
     MCCClassifier,
     MMDClassifier,
     SHOTClassifier,
+    SinkhornClassifier,
     SourceOnlyClassifier,
 )
 from ._target import TargetDomain
@@ -27,9 +29,11 @@ from ._target import TargetDomain
 __all__ = [
     "CDANClassifier",
     "DANNClassifier",
+    "DeepJDOTClassifier",
     "MCCClassifier",
     "MMDClassifier",
     "SHOTClassifier",
+    "SinkhornClassifier",
     "SourceOnlyClassifier",
     "TargetDomain",
     "__version__",

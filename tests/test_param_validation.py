@@ -52,6 +52,12 @@ INVALID = {
     "shot_beta": [-0.3, "high"],
     "label_smoothing": [-0.1, 1.0],
     "diversity_weight": [-1.0],
+    "jdot_alpha": [-0.001, "small"],
+    "jdot_lambda": [-1e-4],
+    "sinkhorn_blur": [0, -0.05],
+    "sinkhorn_epsilon": [0, -1.0, "auto"],
+    "sinkhorn_max_iter": [0, 2.5],
+    "dynamic_weights": ["yes", 2],
 }
 
 

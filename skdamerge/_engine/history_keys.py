@@ -10,17 +10,22 @@ here.
 from __future__ import annotations
 
 __all__ = [
+    "ALIGNMENT_WEIGHT",
     "CLASSIFICATION_LOSS",
-    "DOMAIN_ACC_SOURCE",
+    "CLASSIFICATION_WEIGHT",
     "DIVERSITY",
+    "DOMAIN_ACC_SOURCE",
     "DOMAIN_ACC_TARGET",
     "ENTROPY_LOSS",
     "FISHER_LOSS",
     "GRL_COEFFICIENT",
+    "JDOT_FEATURE_COST",
+    "JDOT_LABEL_COST",
     "LEARNING_RATE",
     "PSEUDO_LABEL_LOSS",
     "PSEUDO_LABEL_MERGER_FRACTION",
     "SELECTION_LOSS",
+    "SINKHORN_EPSILON",
     "TARGET_COLLAPSED",
     "TARGET_MEAN_PROBA",
     "TARGET_MERGER_FRACTION",
@@ -42,6 +47,11 @@ DOMAIN_ACC_TARGET = "domain_acc_target"
 GRL_COEFFICIENT = "grl_coefficient"
 DIVERSITY = "diversity"
 PSEUDO_LABEL_LOSS = "pseudo_label_loss"
+JDOT_FEATURE_COST = "jdot_feature_cost"
+JDOT_LABEL_COST = "jdot_label_cost"
+SINKHORN_EPSILON = "sinkhorn_epsilon"
+CLASSIFICATION_WEIGHT = "classification_weight"
+ALIGNMENT_WEIGHT = "alignment_weight"
 
 # Records of the training loop and its callbacks.
 TRAIN_LOSS = "train_loss"

@@ -8,17 +8,21 @@ docstring and references; everything it trains comes from its objective in
 from ._base import DomainAdaptationClassifier
 from .cdan import CDANClassifier
 from .dann import DANNClassifier
+from .deepjdot import DeepJDOTClassifier
 from .mcc import MCCClassifier
 from .mmd import MMDClassifier
 from .shot import SHOTClassifier
+from .sinkhorn import SinkhornClassifier
 from .source_only import SourceOnlyClassifier
 
 __all__ = [
     "CDANClassifier",
     "DANNClassifier",
+    "DeepJDOTClassifier",
     "DomainAdaptationClassifier",
     "MCCClassifier",
     "MMDClassifier",
     "SHOTClassifier",
+    "SinkhornClassifier",
     "SourceOnlyClassifier",
 ]

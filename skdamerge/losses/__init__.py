@@ -18,6 +18,10 @@ diagnostics), so the losses can be combined freely in a training step:
   :func:`shot_pseudo_labels`: source hypothesis transfer (SHOT; Liang et al.
   2020).
 
+and optimal-transport transfer losses computed with POT: :func:`jdot_loss`
+(DeepJDOT) and :func:`sinkhorn_divergence` with :func:`sinkhorn_epsilon` (the
+debiased Sinkhorn divergence of SIDDA).
+
 References
 ----------
 .. [1] Ćiprijanović, A., Kafkes, D., Downey, K., et al. (2021). "DeepMerge II:
@@ -45,6 +49,7 @@ from ._fisher import (
 )
 from ._mcc import mcc_loss
 from ._mmd import mmd_loss
+from ._ot import jdot_loss, sinkhorn_divergence, sinkhorn_epsilon
 from ._shot import information_maximization_loss, marginal_entropy, shot_pseudo_labels
 from ._total import total_loss
 
@@ -59,11 +64,14 @@ __all__ = [
     "gradient_reversal",
     "grl_coefficient",
     "information_maximization_loss",
+    "jdot_loss",
     "marginal_entropy",
     "mcc_loss",
     "mmd_loss",
     "multilinear_map",
     "randomized_multilinear_map",
     "shot_pseudo_labels",
+    "sinkhorn_divergence",
+    "sinkhorn_epsilon",
     "total_loss",
 ]

@@ -33,15 +33,23 @@ from .mcc import MCCObjective
 # isort: split
 from .shot import SHOTObjective
 
+# isort: split
+from .deepjdot import DeepJDOTObjective
+
+# isort: split
+from .sinkhorn import SinkhornObjective
+
 __all__ = [
     "AdaptationObjective",
     "AdversarialObjective",
     "CDANObjective",
+    "DeepJDOTObjective",
     "DomainBatch",
     "MCCObjective",
     "MMDObjective",
     "Objective",
     "SHOTObjective",
+    "SinkhornObjective",
     "SourceOnlyObjective",
     "estimator_class",
     "float32_losses",
