@@ -27,9 +27,18 @@ from skdamerge.preprocessing import ChannelStandardizer
 CHECK_SETTINGS = dict(max_epochs=15, batch_size=32, lr=0.01, random_state=0)
 
 
+# SHOT's fit needs target images (its source stage alone is a source-only fit
+# with label smoothing), which scikit-learn's checks do not pass.
+NEEDS_TARGET = {"shot"}
+
+
 @parametrize_with_checks(
     # Every registered method: a new one is checked here without an edit.
-    [estimator_class(name)(**CHECK_SETTINGS) for name in method_names()]
+    [
+        estimator_class(name)(**CHECK_SETTINGS)
+        for name in method_names()
+        if name not in NEEDS_TARGET
+    ]
 )
 def test_scikit_learn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
