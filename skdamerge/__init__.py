@@ -14,11 +14,19 @@ References
 
 __version__ = "0.1.0.dev0"
 
-from ._estimators import DANNClassifier, MMDClassifier, SourceOnlyClassifier
+from ._estimators import (
+    DANNClassifier,
+    DeepCORALClassifier,
+    MDDClassifier,
+    MMDClassifier,
+    SourceOnlyClassifier,
+)
 from ._target import TargetDomain
 
 __all__ = [
     "DANNClassifier",
+    "DeepCORALClassifier",
+    "MDDClassifier",
     "MMDClassifier",
     "SourceOnlyClassifier",
     "TargetDomain",

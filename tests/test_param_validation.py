@@ -44,6 +44,10 @@ INVALID = {
     "mmd_kernel_mul": [0.5, 0],
     "domain_lr_multiplier": [-0.01],
     "grl_schedule": ["linear"],
+    "mdd_margin": [0, -1.0],
+    "mdd_hidden": [0, 2.5],
+    "auxiliary_lr_multiplier": [-0.1],
+    "grl_max_coefficient": [-0.1],
 }
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "FISHER_LOSS",
     "GRL_COEFFICIENT",
     "LEARNING_RATE",
+    "MARGIN_DISPARITY",
     "SELECTION_LOSS",
     "TARGET_COLLAPSED",
     "TARGET_MEAN_PROBA",
@@ -37,6 +38,7 @@ ENTROPY_LOSS = "entropy_loss"
 DOMAIN_ACC_SOURCE = "domain_acc_source"
 DOMAIN_ACC_TARGET = "domain_acc_target"
 GRL_COEFFICIENT = "grl_coefficient"
+MARGIN_DISPARITY = "margin_disparity"
 
 # Records of the training loop and its callbacks.
 TRAIN_LOSS = "train_loss"

@@ -6,13 +6,17 @@ docstring and references; everything it trains comes from its objective in
 """
 
 from ._base import DomainAdaptationClassifier
+from .coral import DeepCORALClassifier
 from .dann import DANNClassifier
+from .mdd import MDDClassifier
 from .mmd import MMDClassifier
 from .source_only import SourceOnlyClassifier
 
 __all__ = [
     "DANNClassifier",
+    "DeepCORALClassifier",
     "DomainAdaptationClassifier",
+    "MDDClassifier",
     "MMDClassifier",
     "SourceOnlyClassifier",
 ]

@@ -9,6 +9,9 @@ diagnostics), so the losses can be combined freely in a training step:
   training (eq. 8-9),
 - :func:`fisher_loss`: Fisher trace ratio or difference on source features (eq. 10),
 - :func:`entropy_loss`: entropy minimisation on target predictions (eq. 11),
+- :func:`coral_loss`: correlation alignment of the feature covariances (Deep
+  CORAL),
+- :func:`margin_disparity_discrepancy`: margin disparity discrepancy (MDD),
 - :func:`total_loss`: the weighted sum of eq. 2.
 
 References
@@ -25,22 +28,26 @@ from ._adversarial import (
     gradient_reversal,
     grl_coefficient,
 )
+from ._coral import coral_loss
 from ._entropy import entropy_loss
 from ._fisher import (
     check_fisher_weights,  # noqa: F401  (the estimators' check)
     fisher_loss,
 )
+from ._mdd import margin_disparity_discrepancy
 from ._mmd import mmd_loss
 from ._total import total_loss
 
 __all__ = [
     "GradientReversal",
+    "coral_loss",
     "domain_accuracy",
     "domain_adversarial_loss",
     "entropy_loss",
     "fisher_loss",
     "gradient_reversal",
     "grl_coefficient",
+    "margin_disparity_discrepancy",
     "mmd_loss",
     "total_loss",
 ]

@@ -24,10 +24,18 @@ from .mmd import MMDObjective
 # isort: split
 from .adversarial import AdversarialObjective
 
+# isort: split
+from .coral import CORALObjective
+
+# isort: split
+from .mdd import MDDObjective
+
 __all__ = [
     "AdaptationObjective",
     "AdversarialObjective",
+    "CORALObjective",
     "DomainBatch",
+    "MDDObjective",
     "MMDObjective",
     "Objective",
     "SourceOnlyObjective",
