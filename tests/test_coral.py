@@ -1,5 +1,7 @@
 """Deep CORAL: the loss, the objective and the estimator."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -122,13 +124,34 @@ def test_a_fit_records_the_coral_loss_and_the_target_diagnostics(tiny_shift):
     assert clf.predict_proba(Xt).shape == (len(Xt), 2)
 
 
+# Measured on this shift (256 training images per domain, 15 epochs, defaults): the
+# held-out target accuracy of DeepCORALClassifier exceeded source-only (0.50 at
+# every seed) by 0.18, -0.04 and 0.00 with seeds 0, 1 and 2 (mean 0.047). The mean
+# over the three seeds must beat source-only by about half of that.
+MEAN_GAIN = 0.02
+
+
 @pytest.mark.slow
-def test_coral_improves_target_accuracy_over_source_only():
-    GAIN = 0.0  # MARGIN_PLACEHOLDER
-    Xs, ys, Xt, _ = make_pair_shift(400, size=32, noise=0.5, seed=3)
-    _, _, Ht, hyt = make_pair_shift(200, size=32, noise=0.5, seed=4)
-    training = dict(max_epochs=8, batch_size=32, random_state=0)
-    baseline = SourceOnlyClassifier(**training).fit(Xs, ys, X_target=Xt)
-    coral = DeepCORALClassifier(**training).fit(Xs, ys, X_target=Xt)
-    gain = coral.score(Ht, hyt) - baseline.score(Ht, hyt)
-    assert gain >= GAIN, (coral.score(Ht, hyt), baseline.score(Ht, hyt))
+def test_coral_beats_source_only_on_average_over_three_seeds():
+    """Held-out target accuracy on the 32x32 shift of the DANN three-seed test."""
+    Xs, ys, Xt, yt = make_pair_shift(384, size=32, noise=0.2, seed=3)
+    fit, held_out = slice(0, 256), slice(256, None)
+    gains = []
+    with warnings.catch_warnings():
+        # single seeds may shift the decision threshold; the gain is what counts
+        warnings.simplefilter("ignore", UserWarning)
+        for seed in range(3):
+            training = dict(max_epochs=15, batch_size=32, random_state=seed)
+            args = (Xs[fit], ys[fit])
+            baseline = SourceOnlyClassifier(**training).fit(*args, X_target=Xt[fit])
+            adapted = DeepCORALClassifier(**training).fit(*args, X_target=Xt[fit])
+            gains.append(
+                adapted.score(Xt[held_out], yt[held_out])
+                - baseline.score(Xt[held_out], yt[held_out])
+            )
+    print(
+        "DeepCORALClassifier target-accuracy gains over source-only:",
+        np.round(gains, 3),
+    )
+    assert np.mean(gains) > MEAN_GAIN
+    assert min(gains) > -0.05

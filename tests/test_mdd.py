@@ -1,5 +1,7 @@
 """MDD: the discrepancy, the objective and its gradients, and the estimator."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -201,13 +203,31 @@ def test_a_fit_records_the_discrepancy_and_the_target_diagnostics(tiny_shift):
     assert hasattr(clf, "target_merger_fraction_")
 
 
+# Measured on this shift (256 training images per domain, 15 epochs, defaults): the
+# held-out target accuracy of MDDClassifier exceeded source-only (0.50 at every
+# seed) by 0.10, 0.03 and 0.00 with seeds 0, 1 and 2 (mean 0.044). The mean over
+# the three seeds must beat source-only by about half of that.
+MEAN_GAIN = 0.02
+
+
 @pytest.mark.slow
-def test_mdd_improves_target_accuracy_over_source_only():
-    GAIN = 0.0  # MARGIN_PLACEHOLDER
-    Xs, ys, Xt, _ = make_pair_shift(400, size=32, noise=0.5, seed=3)
-    _, _, Ht, hyt = make_pair_shift(200, size=32, noise=0.5, seed=4)
-    training = dict(max_epochs=8, batch_size=32, random_state=0)
-    baseline = SourceOnlyClassifier(**training).fit(Xs, ys, X_target=Xt)
-    mdd = MDDClassifier(**training).fit(Xs, ys, X_target=Xt)
-    gain = mdd.score(Ht, hyt) - baseline.score(Ht, hyt)
-    assert gain >= GAIN, (mdd.score(Ht, hyt), baseline.score(Ht, hyt))
+def test_mdd_beats_source_only_on_average_over_three_seeds():
+    """Held-out target accuracy on the 32x32 shift of the DANN three-seed test."""
+    Xs, ys, Xt, yt = make_pair_shift(384, size=32, noise=0.2, seed=3)
+    fit, held_out = slice(0, 256), slice(256, None)
+    gains = []
+    with warnings.catch_warnings():
+        # single seeds may shift the decision threshold; the gain is what counts
+        warnings.simplefilter("ignore", UserWarning)
+        for seed in range(3):
+            training = dict(max_epochs=15, batch_size=32, random_state=seed)
+            args = (Xs[fit], ys[fit])
+            baseline = SourceOnlyClassifier(**training).fit(*args, X_target=Xt[fit])
+            adapted = MDDClassifier(**training).fit(*args, X_target=Xt[fit])
+            gains.append(
+                adapted.score(Xt[held_out], yt[held_out])
+                - baseline.score(Xt[held_out], yt[held_out])
+            )
+    print("MDDClassifier target-accuracy gains over source-only:", np.round(gains, 3))
+    assert np.mean(gains) > MEAN_GAIN
+    assert min(gains) > -0.05

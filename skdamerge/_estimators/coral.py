@@ -18,10 +18,18 @@ class DeepCORALClassifier(DomainAdaptationClassifier, objective=CORALObjective):
     between the unbiased covariance matrices of the source and target latent
     features (``d`` features; Sun & Saenko 2016), optionally with the Fisher loss
     on source features and entropy minimisation on target predictions (DeepMerge II
-    eq. 2). The paper sets the weight so that the classification and CORAL losses
-    are about equal at the end of training. With the 2,592 DeepMerge features the
-    ``1 / (4 d^2)`` factor makes the CORAL loss tiny, so ``transfer_weight``
-    defaults to 1e4.
+    eq. 2).
+
+    The paper sets the weight so that the classification and CORAL losses are
+    about equal at the end of training. On the built-in simulator (``sim2sim``,
+    1,600 images per domain, 12 epochs, batch 64, DeepMerge backbone with its
+    2,592 features; seed 11) the ``1 / (4 d^2)`` factor does not make the loss
+    negligible: with ``transfer_weight=1`` the CORAL loss ends at 0.017 against a
+    classification loss of 0.33 (target accuracy 0.69). A larger weight shrinks the
+    CORAL loss more than it scales it: 20 gives 0.0016 (weighted 0.032) against
+    0.49, 100 gives 0.00035 (weighted 0.035) against 0.57, and the target accuracy
+    drops to 0.51 and 0.53. No weight tried brings the two losses level, and the
+    larger ones hurt, so ``transfer_weight`` defaults to 1.0.
 
     Parameters
     ----------
@@ -55,7 +63,7 @@ class DeepCORALClassifier(DomainAdaptationClassifier, objective=CORALObjective):
     def __init__(
         self,
         *,
-        transfer_weight=1e4,
+        transfer_weight=1.0,
         fisher_intra_weight=0.0,
         fisher_inter_weight=1.0,
         fisher_kind="ratio",

@@ -24,8 +24,6 @@ class CORALObjective(AdaptationObjective):
     target latent features, ``||C_S - C_T||_F^2 / (4 d^2)``.
     """
 
-    transfer_weight: float = 1e4
-
     name = "coral"
     label = "CORAL"
 
