@@ -17,8 +17,10 @@ __version__ = "0.1.0.dev0"
 from ._estimators import (
     CDANClassifier,
     DANNClassifier,
+    DeepCORALClassifier,
     DeepJDOTClassifier,
     MCCClassifier,
+    MDDClassifier,
     MMDClassifier,
     SHOTClassifier,
     SinkhornClassifier,
@@ -29,8 +31,10 @@ from ._target import TargetDomain
 __all__ = [
     "CDANClassifier",
     "DANNClassifier",
+    "DeepCORALClassifier",
     "DeepJDOTClassifier",
     "MCCClassifier",
+    "MDDClassifier",
     "MMDClassifier",
     "SHOTClassifier",
     "SinkhornClassifier",

@@ -58,6 +58,10 @@ INVALID = {
     "sinkhorn_epsilon": [0, -1.0, "auto"],
     "sinkhorn_max_iter": [0, 2.5],
     "dynamic_weights": ["yes", 2],
+    "mdd_margin": [0, -1.0],
+    "mdd_hidden": [0, 2.5],
+    "auxiliary_lr_multiplier": [-0.1],
+    "grl_max_coefficient": [-0.1],
 }
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "JDOT_FEATURE_COST",
     "JDOT_LABEL_COST",
     "LEARNING_RATE",
+    "MARGIN_DISPARITY",
     "PSEUDO_LABEL_LOSS",
     "PSEUDO_LABEL_MERGER_FRACTION",
     "SELECTION_LOSS",
@@ -52,6 +53,7 @@ JDOT_LABEL_COST = "jdot_label_cost"
 SINKHORN_EPSILON = "sinkhorn_epsilon"
 CLASSIFICATION_WEIGHT = "classification_weight"
 ALIGNMENT_WEIGHT = "alignment_weight"
+MARGIN_DISPARITY = "margin_disparity"
 
 # Records of the training loop and its callbacks.
 TRAIN_LOSS = "train_loss"

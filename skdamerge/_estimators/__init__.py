@@ -7,9 +7,11 @@ docstring and references; everything it trains comes from its objective in
 
 from ._base import DomainAdaptationClassifier
 from .cdan import CDANClassifier
+from .coral import DeepCORALClassifier
 from .dann import DANNClassifier
 from .deepjdot import DeepJDOTClassifier
 from .mcc import MCCClassifier
+from .mdd import MDDClassifier
 from .mmd import MMDClassifier
 from .shot import SHOTClassifier
 from .sinkhorn import SinkhornClassifier
@@ -18,9 +20,11 @@ from .source_only import SourceOnlyClassifier
 __all__ = [
     "CDANClassifier",
     "DANNClassifier",
+    "DeepCORALClassifier",
     "DeepJDOTClassifier",
     "DomainAdaptationClassifier",
     "MCCClassifier",
+    "MDDClassifier",
     "MMDClassifier",
     "SHOTClassifier",
     "SinkhornClassifier",

@@ -21,6 +21,10 @@ diagnostics), so the losses can be combined freely in a training step:
 and optimal-transport transfer losses computed with POT: :func:`jdot_loss`
 (DeepJDOT) and :func:`sinkhorn_divergence` with :func:`sinkhorn_epsilon` (the
 debiased Sinkhorn divergence of SIDDA).
+- :func:`coral_loss`: correlation alignment of the feature covariances (Deep
+  CORAL),
+- :func:`margin_disparity_discrepancy`: margin disparity discrepancy (MDD),
+- :func:`total_loss`: the weighted sum of eq. 2.
 
 References
 ----------
@@ -42,12 +46,14 @@ from ._cdan import (
     multilinear_map,
     randomized_multilinear_map,
 )
+from ._coral import coral_loss
 from ._entropy import entropy_loss
 from ._fisher import (
     check_fisher_weights,  # noqa: F401  (the estimators' check)
     fisher_loss,
 )
 from ._mcc import mcc_loss
+from ._mdd import margin_disparity_discrepancy
 from ._mmd import mmd_loss
 from ._ot import jdot_loss, sinkhorn_divergence, sinkhorn_epsilon
 from ._shot import information_maximization_loss, marginal_entropy, shot_pseudo_labels
@@ -56,6 +62,7 @@ from ._total import total_loss
 __all__ = [
     "GradientReversal",
     "conditional_adversarial_loss",
+    "coral_loss",
     "domain_accuracy",
     "domain_adversarial_loss",
     "entropy_conditioning_weights",
@@ -65,6 +72,7 @@ __all__ = [
     "grl_coefficient",
     "information_maximization_loss",
     "jdot_loss",
+    "margin_disparity_discrepancy",
     "marginal_entropy",
     "mcc_loss",
     "mmd_loss",

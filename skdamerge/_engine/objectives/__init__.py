@@ -39,13 +39,21 @@ from .deepjdot import DeepJDOTObjective
 # isort: split
 from .sinkhorn import SinkhornObjective
 
+# isort: split
+from .coral import CORALObjective
+
+# isort: split
+from .mdd import MDDObjective
+
 __all__ = [
     "AdaptationObjective",
     "AdversarialObjective",
     "CDANObjective",
+    "CORALObjective",
     "DeepJDOTObjective",
     "DomainBatch",
     "MCCObjective",
+    "MDDObjective",
     "MMDObjective",
     "Objective",
     "SHOTObjective",
