@@ -195,8 +195,6 @@ def classify_catalog(
     table["is_merger"] = np.where(np.isfinite(p_merger), p_merger >= cut, False)
     table["flag"] = cutouts.flags.astype(np.int32)
     table["flag_reason"] = np.array(cutouts.reasons, dtype=str)
-    if len(table) == 0:
-        table["flag_reason"] = np.array([], dtype="U1")
     table.meta["MODEL"] = type(model).__name__
     table.meta["SKDAMVER"] = __version__
     table.meta["THRESH"] = cut

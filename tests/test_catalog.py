@@ -19,6 +19,7 @@ from skdamerge.catalog import classify_catalog, write_catalog  # noqa: E402
 from skdamerge.datasets import (  # noqa: E402
     FLAG_EDGE,
     FLAG_INVALID_COORDS,
+    FLAG_MASKED,
     FLAG_OFF_TILES,
     FLAG_UNREADABLE_TILE,
     cutouts_from_catalog,
@@ -137,6 +138,20 @@ def test_cutouts_equal_the_pasted_stamps_and_flags(survey):
     np.testing.assert_allclose(edge[covered], X[3][covered], atol=1e-5)
     assert cut.flags[5] == FLAG_OFF_TILES and "no tile" in cut.reasons[5]
     assert np.isnan(cut.images[5]).all()
+
+
+def test_blank_pixels_are_flagged(survey, tmp_path):
+    tiles, catalog, X = survey
+    data = fits.getdata(tiles[0][0]).copy()
+    header = fits.getheader(tiles[0][0])
+    data[38:42, 28:32] = np.nan  # blank pixels on object 0, inside tile A
+    blank = tmp_path / "blank_b0.fits"
+    fits.PrimaryHDU(data, header=header).writeto(blank)
+    cut = cutouts_from_catalog(catalog, [(blank, *tiles[0][1:])], size=SIZE)
+    assert cut.flags[0] == FLAG_MASKED
+    assert "16 NaN" in cut.reasons[0]
+    assert cut.flags[1] == 0  # the other objects of the tile are unaffected
+    np.testing.assert_allclose(cut.images[1], X[1] + BACKGROUND["A"], atol=1e-5)
 
 
 def test_sexagesimal_and_degrees_give_the_same_cutouts(survey):

@@ -405,7 +405,10 @@ def cutouts_from_catalog(
             continue
         if obj in state["edge"]:
             flags[obj] |= FLAG_EDGE
-            reasons[obj] = f"stamp runs off the edge of tile {state['edge'][obj]}"
+            index = state["edge"][obj]
+            reasons[obj] = (
+                f"stamp runs off the edge of tile {index} ({tiles[index][0].name})"
+            )
         else:
             flags[obj] |= FLAG_OFF_TILES
             reasons[obj] = "on no tile"
