@@ -294,7 +294,7 @@ def cutouts_from_catalog(
     """Cut a stamp of every catalog object from FITS image tiles.
 
     Each object is cut, in each band, at its sky position with
-    :class:`astropy.wcs.WCS` and :class:`astropy.nddata.Cutout2D`, and the bands
+    :class:`astropy.wcs.WCS` and :class:`astropy.nddata.Cutout2D` [1]_, and the bands
     are stacked channels first. The tiles are opened memory-mapped one at a
     time, so a tile larger than memory works. With several tiles, each object is
     cut from the first tile that covers its stamp fully; an object that only a
@@ -348,6 +348,13 @@ def cutouts_from_catalog(
     footprint (every object not found elsewhere, when even its header cannot be
     read) get ``FLAG_UNREADABLE_TILE`` and the reason, and the other tiles are
     processed.
+
+    References
+    ----------
+    .. [1] Astropy Collaboration, Price-Whelan, A. M., Lim, P. L., et al. (2022).
+       "The Astropy Project: Sustaining and growing a community-oriented
+       open-source project and the latest major release (v5.0) of the core
+       package." ApJ 935, 167.
 
     Examples
     --------
