@@ -27,6 +27,7 @@ from skdamerge.preprocessing import (
 )
 
 PACKAGES = [
+    "skdamerge.catalog",
     "skdamerge.metrics",
     "skdamerge.datasets",
     "skdamerge.preprocessing",
@@ -221,6 +222,37 @@ FUNCTIONS = {
             "experiment": [2],
             "mmap": ["yes"],
             "return_bunch": ["yes"],
+        },
+    ),
+    "skdamerge.catalog.classify_catalog": (
+        {"model": _Model(), "catalog": "objects.csv", "images": ["g.fits"]},
+        {
+            "model": [_FitOnly()],
+            "catalog": [SCALAR],
+            "images": [SCALAR],
+            "size": [0, 16.0],
+            "threshold": [-0.1, 1.5],
+            "batch_size": [0, 8.0],
+            "bands": [SCALAR],
+            "ra_column": [3],
+            "dec_column": [3],
+            "pixel_scale": [0, -1.0],
+        },
+    ),
+    "skdamerge.catalog.write_catalog": (
+        {"table": {"ra": [1.0]}, "path": "objects.csv"},
+        {"table": [SCALAR], "path": [3], "overwrite": ["yes"]},
+    ),
+    "skdamerge.datasets.cutouts_from_catalog": (
+        {"catalog": "objects.csv", "images": ["g.fits"]},
+        {
+            "catalog": [SCALAR],
+            "images": [SCALAR],
+            "size": [0, 16.0],
+            "bands": [SCALAR],
+            "ra_column": [3],
+            "dec_column": [3],
+            "pixel_scale": [0, -1.0],
         },
     ),
     "skdamerge.datasets.load_fits_cube": (
