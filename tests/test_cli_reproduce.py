@@ -381,6 +381,8 @@ def test_reproduce_methods_selects_rows_and_registered_methods(
 
 
 def test_reproduce_unknown_method_lists_the_known_ones(capsys, tmp_path):
-    status, _, err = run(capsys, "reproduce", "--methods", "coral", "--out", tmp_path)
-    assert_one_line_error(status, err, "'coral'", "MMD+F")
+    status, _, err = run(
+        capsys, "reproduce", "--methods", "no-such-method", "--out", tmp_path
+    )
+    assert_one_line_error(status, err, "'no-such-method'", "MMD+F", "CDAN")
     assert not (tmp_path / "results.json").exists()
