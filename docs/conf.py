@@ -138,8 +138,9 @@ def _drop_type_docstring(app, what, name, obj, options, lines):
     sequence." for a tuple), which says nothing about the constant.
     """
     if what in ("data", "attribute") and lines:
-        type_doc = type(obj).__doc__ or ""
-        if "\n".join(lines).strip() == type_doc.strip():
+        type_doc = type(obj).__doc__
+        # Some descriptors (named-tuple fields) have a non-string __doc__.
+        if isinstance(type_doc, str) and "\n".join(lines).strip() == type_doc.strip():
             lines.clear()
 
 

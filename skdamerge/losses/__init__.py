@@ -13,14 +13,12 @@ diagnostics), so the losses can be combined freely in a training step:
 - :func:`mcc_loss`: minimum class confusion (MCC, Jin et al. 2020),
 - :func:`fisher_loss`: Fisher trace ratio or difference on source features (eq. 10),
 - :func:`entropy_loss`: entropy minimisation on target predictions (eq. 11),
-- :func:`total_loss`: the weighted sum of eq. 2,
 - :func:`information_maximization_loss`, :func:`marginal_entropy`,
   :func:`shot_pseudo_labels`: source hypothesis transfer (SHOT; Liang et al.
-  2020).
-
-and optimal-transport transfer losses computed with POT: :func:`jdot_loss`
-(DeepJDOT) and :func:`sinkhorn_divergence` with :func:`sinkhorn_epsilon` (the
-debiased Sinkhorn divergence of SIDDA).
+  2020),
+- :func:`jdot_loss` (DeepJDOT), and :func:`sinkhorn_divergence` with
+  :func:`sinkhorn_epsilon` (the debiased Sinkhorn divergence of SIDDA):
+  optimal-transport transfer losses computed with POT,
 - :func:`coral_loss`: correlation alignment of the feature covariances (Deep
   CORAL),
 - :func:`margin_disparity_discrepancy`: margin disparity discrepancy (MDD),
