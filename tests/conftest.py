@@ -4,6 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from skdamerge._engine.module import DomainAdaptationModule
+from skdamerge.nets import FeatureExtractor, make_backbone
+
 # One thread per test process: on a busy 2-core machine a second torch thread
 # mostly waits, and trainings become many times slower.
 torch.set_num_threads(1)
@@ -55,3 +58,26 @@ def tiny_shift():
 def paper_like_shift():
     """300 images of 3x75x75 per domain: clean source, noisy target."""
     return make_pair_shift(300, size=75, noise=0.5, seed=2)
+
+
+def objective_module(objective, n_in=6, seed=0):
+    """A small MLP network with the objective's extra modules, in eval mode.
+
+    Evaluation mode (no dropout, fixed batch-norm statistics) makes the objective
+    and a hand computation of its terms see the same numbers.
+    """
+    torch.manual_seed(seed)
+    extractor = FeatureExtractor(make_backbone("mlp", (n_in,)), None)
+    with torch.no_grad():
+        n_features = extractor(torch.zeros(2, n_in))[0].shape[1]
+    module = DomainAdaptationModule(extractor, objective.extra_modules(n_features))
+    return module.eval()
+
+
+def objective_batches(seed=1):
+    """Source images with labels and target images from another domain."""
+    generator = torch.Generator().manual_seed(seed)
+    xs = torch.randn(8, 6, generator=generator)
+    xt = torch.randn(8, 6, generator=generator) * 2 + 1  # another domain
+    ys = torch.tensor([0, 1, 0, 1, 1, 0, 1, 0])
+    return xs, ys, xt

@@ -6,10 +6,9 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import make_pair_shift
+from conftest import make_pair_shift, objective_batches, objective_module
 
 from skdamerge import CDANClassifier, SourceOnlyClassifier
-from skdamerge._engine.module import DomainAdaptationModule
 from skdamerge._engine.objectives import (
     CDANObjective,
     DomainBatch,
@@ -24,7 +23,6 @@ from skdamerge.losses import (
     multilinear_map,
     randomized_multilinear_map,
 )
-from skdamerge.nets import FeatureExtractor, make_backbone
 
 
 def _softplus(x):
@@ -112,21 +110,6 @@ def test_conditional_adversarial_loss_weighs_each_domain_to_one():
 
 
 # -- objective ------------------------------------------------------------------
-def _module(objective, n_in=6, seed=0):
-    torch.manual_seed(seed)
-    extractor = FeatureExtractor(make_backbone("mlp", (n_in,)), None)
-    with torch.no_grad():
-        n_features = extractor(torch.zeros(2, n_in))[0].shape[1]
-    module = DomainAdaptationModule(extractor, objective.extra_modules(n_features))
-    return module.eval()  # no dropout, fixed batch-norm statistics
-
-
-def _batches(seed=1):
-    generator = torch.Generator().manual_seed(seed)
-    xs = torch.randn(8, 6, generator=generator)
-    xt = torch.randn(8, 6, generator=generator) * 2 + 1
-    ys = torch.tensor([0, 1, 0, 1, 1, 0, 1, 0])
-    return xs, ys, xt
 
 
 def _hand_terms(module, xs, ys, xt, randomized):
@@ -168,8 +151,8 @@ def test_cdan_objective_equals_the_conditional_domain_loss_by_hand(
         randomized=randomized,
         randomized_dim=16,
     )
-    module = _module(objective)
-    xs, ys, xt = _batches()
+    module = objective_module(objective)
+    xs, ys, xt = objective_batches()
     out = objective(module, torch.nn.CrossEntropyLoss(), xs, ys, xt, 0.3)
     classification, ((ts, gs), (tt, gt)) = _hand_terms(module, xs, ys, xt, randomized)
     assert ts.shape[1] == (16 if randomized else 2 * 64)  # the MLP: 64 features
@@ -193,7 +176,7 @@ def test_cdan_objective_equals_the_conditional_domain_loss_by_hand(
 
 def test_cdan_reverses_the_gradient_of_the_features_and_detaches_predictions():
     objective = CDANObjective(grl_schedule="ganin", randomized=False)
-    module = _module(objective)
+    module = objective_module(objective)
     generator = torch.Generator().manual_seed(3)
     f = torch.randn(8, 64, generator=generator, requires_grad=True)
     logits = torch.randn(8, 2, generator=generator, requires_grad=True)

@@ -6,14 +6,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import make_pair_shift
+from conftest import make_pair_shift, objective_module
 
 from skdamerge import DeepCORALClassifier, SourceOnlyClassifier
-from skdamerge._engine.module import DomainAdaptationModule
 from skdamerge._engine.objectives import CORALObjective, estimator_class
 from skdamerge.cli._methods import methods_for
 from skdamerge.losses import coral_loss
-from skdamerge.nets import FeatureExtractor, make_backbone
 
 
 def _coral_by_hand(source, target):
@@ -74,18 +72,9 @@ def test_coral_loss_rejects_bad_inputs(source, target, match):
         coral_loss(source, target)
 
 
-def _module(objective, n_in=6, seed=0):
-    torch.manual_seed(seed)
-    extractor = FeatureExtractor(make_backbone("mlp", (n_in,)), None)
-    with torch.no_grad():
-        n_features = extractor(torch.zeros(2, n_in))[0].shape[1]
-    module = DomainAdaptationModule(extractor, objective.extra_modules(n_features))
-    return module.eval()  # no dropout, fixed batch-norm statistics
-
-
 def test_coral_objective_equals_its_terms_computed_on_the_right_rows():
     objective = CORALObjective(transfer_weight=50.0, entropy_weight=0.3)
-    module = _module(objective)
+    module = objective_module(objective)
     generator = torch.Generator().manual_seed(1)
     xs = torch.randn(8, 6, generator=generator)
     xt = torch.randn(8, 6, generator=generator) * 2 + 1

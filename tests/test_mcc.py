@@ -6,14 +6,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import make_pair_shift
+from conftest import make_pair_shift, objective_module
 
 from skdamerge import MCCClassifier, SourceOnlyClassifier
-from skdamerge._engine.module import DomainAdaptationModule
 from skdamerge._engine.objectives import MCCObjective, estimator_class, objective_class
 from skdamerge.cli._methods import methods_for
 from skdamerge.losses import fisher_loss, mcc_loss
-from skdamerge.nets import FeatureExtractor, make_backbone
 
 
 def _mcc_by_hand(z, temperature):
@@ -75,13 +73,6 @@ def test_mcc_loss_rejects_bad_input():
 
 
 # -- objective ------------------------------------------------------------------
-def _module(objective, n_in=6, seed=0):
-    torch.manual_seed(seed)
-    extractor = FeatureExtractor(make_backbone("mlp", (n_in,)), None)
-    with torch.no_grad():
-        n_features = extractor(torch.zeros(2, n_in))[0].shape[1]
-    module = DomainAdaptationModule(extractor, objective.extra_modules(n_features))
-    return module.eval()
 
 
 def test_mcc_objective_equals_its_terms_on_the_right_rows():
@@ -93,7 +84,7 @@ def test_mcc_objective_equals_its_terms_on_the_right_rows():
         entropy_weight=0.2,
         mcc_temperature=1.5,
     )
-    module = _module(objective)
+    module = objective_module(objective)
     generator = torch.Generator().manual_seed(1)
     xs = torch.randn(8, 6, generator=generator)
     xt = torch.randn(8, 6, generator=generator) * 2 + 1

@@ -6,14 +6,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import make_pair_shift
+from conftest import make_pair_shift, objective_batches, objective_module
 
 from skdamerge import MDDClassifier, SourceOnlyClassifier
-from skdamerge._engine.module import DomainAdaptationModule
 from skdamerge._engine.objectives import DomainBatch, MDDObjective, estimator_class
 from skdamerge.cli._methods import methods_for
 from skdamerge.losses import margin_disparity_discrepancy
-from skdamerge.nets import FeatureExtractor, make_backbone
 
 
 def _softmax(z):
@@ -89,29 +87,12 @@ def test_discrepancy_rejects_bad_inputs(shapes, margin, match):
         margin_disparity_discrepancy(*tensors, margin=margin)
 
 
-def _module(objective, n_in=6, seed=0):
-    torch.manual_seed(seed)
-    extractor = FeatureExtractor(make_backbone("mlp", (n_in,)), None)
-    with torch.no_grad():
-        n_features = extractor(torch.zeros(2, n_in))[0].shape[1]
-    module = DomainAdaptationModule(extractor, objective.extra_modules(n_features))
-    return module.eval()  # no dropout, fixed batch-norm statistics
-
-
-def _batches(seed=1):
-    generator = torch.Generator().manual_seed(seed)
-    xs = torch.randn(8, 6, generator=generator)
-    xt = torch.randn(8, 6, generator=generator) * 2 + 1
-    ys = torch.tensor([0, 1, 0, 1, 1, 0, 1, 0])
-    return xs, ys, xt
-
-
 def test_mdd_objective_equals_its_terms_computed_on_the_right_rows():
     objective = MDDObjective(
         transfer_weight=0.5, mdd_margin=3.0, mdd_hidden=16, grl_schedule="constant"
     )
-    module = _module(objective)
-    xs, ys, xt = _batches()
+    module = objective_module(objective)
+    xs, ys, xt = objective_batches()
     out = objective(module, torch.nn.CrossEntropyLoss(), xs, ys, xt, 0.4)
     with torch.no_grad():
         fs, ls = module(xs)  # each domain passed separately
@@ -139,9 +120,9 @@ def test_auxiliary_head_shape_and_learning_rate():
 def test_head_and_features_get_opposite_gradients_from_the_discrepancy():
     """The head ascends D, the features descend it (scaled by the coefficient)."""
     objective = MDDObjective(mdd_hidden=16, grl_schedule="constant")
-    module = _module(objective)
+    module = objective_module(objective)
     head = module.mdd_head
-    xs, _, xt = _batches()
+    xs, _, xt = objective_batches()
     with torch.no_grad():
         fs, ls = module(xs)
         ft, lt = module(xt)

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import objective_batches, objective_module
 from skorch.callbacks import EarlyStopping
 
 from skdamerge import DANNClassifier, MMDClassifier, SourceOnlyClassifier
 from skdamerge._engine.best_weights import BestWeights
-from skdamerge._engine.module import DomainAdaptationModule
 from skdamerge._engine.net import parameter_groups
 from skdamerge._engine.objectives import (
     AdversarialObjective,
@@ -19,24 +19,6 @@ from skdamerge._engine.objectives import (
     objective_class,
 )
 from skdamerge.losses import fisher_loss, mmd_loss
-from skdamerge.nets import FeatureExtractor, make_backbone
-
-
-def _module(objective, n_in=6, seed=0):
-    torch.manual_seed(seed)
-    extractor = FeatureExtractor(make_backbone("mlp", (n_in,)), None)
-    with torch.no_grad():
-        n_features = extractor(torch.zeros(2, n_in))[0].shape[1]
-    module = DomainAdaptationModule(extractor, objective.extra_modules(n_features))
-    return module.eval()  # no dropout, fixed batch-norm statistics
-
-
-def _batches(seed=1):
-    generator = torch.Generator().manual_seed(seed)
-    xs = torch.randn(8, 6, generator=generator)
-    xt = torch.randn(8, 6, generator=generator) * 2 + 1  # another domain
-    ys = torch.tensor([0, 1, 0, 1, 1, 0, 1, 0])
-    return xs, ys, xt
 
 
 def _entropy(logits):
@@ -53,8 +35,8 @@ def test_mmd_objective_equals_its_terms_computed_on_the_right_rows():
         mmd_kernels=3,
         mmd_kernel_mul=1.5,
     )
-    module = _module(objective)
-    xs, ys, xt = _batches()
+    module = objective_module(objective)
+    xs, ys, xt = objective_batches()
     out = objective(module, torch.nn.CrossEntropyLoss(), xs, ys, xt, 0.5)
     with torch.no_grad():
         fs, ls = module(xs)  # source and target passed separately
@@ -81,8 +63,8 @@ def test_mmd_objective_equals_its_terms_computed_on_the_right_rows():
 
 def test_adversarial_objective_equals_the_domain_cross_entropy_by_hand():
     objective = AdversarialObjective(transfer_weight=0.4, grl_schedule="constant")
-    module = _module(objective)
-    xs, ys, xt = _batches()
+    module = objective_module(objective)
+    xs, ys, xt = objective_batches()
     out = objective(module, torch.nn.CrossEntropyLoss(), xs, ys, xt, 0.3)
     with torch.no_grad():
         fs, ls = module(xs)
@@ -100,8 +82,8 @@ def test_adversarial_objective_equals_the_domain_cross_entropy_by_hand():
 
 def test_source_only_objective_ignores_the_target():
     objective = SourceOnlyObjective()
-    module = _module(objective)
-    xs, ys, xt = _batches()
+    module = objective_module(objective)
+    xs, ys, xt = objective_batches()
     out = objective(module, torch.nn.CrossEntropyLoss(), xs, ys, xt, 0.0)
     with torch.no_grad():
         expected = F.cross_entropy(module(xs)[1], ys)
@@ -163,7 +145,7 @@ def test_objective_is_built_from_the_estimator_parameters():
 
 def test_parameter_groups_give_each_extra_network_its_learning_rate():
     objective = AdversarialObjective(domain_lr_multiplier=0.1)
-    module = _module(objective)
+    module = objective_module(objective)
     (network, lr_network), (domain, lr_domain) = parameter_groups(
         module, objective, 1e-3
     )

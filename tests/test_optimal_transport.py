@@ -13,15 +13,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import make_pair_shift
+from conftest import make_pair_shift, objective_batches, objective_module
 from scipy.optimize import linprog
 
 from skdamerge import DeepJDOTClassifier, SinkhornClassifier, SourceOnlyClassifier
-from skdamerge._engine.module import DomainAdaptationModule
 from skdamerge._engine.objectives import DeepJDOTObjective, SinkhornObjective
 from skdamerge.cli._methods import methods_for
 from skdamerge.losses import jdot_loss, sinkhorn_divergence, sinkhorn_epsilon
-from skdamerge.nets import FeatureExtractor, make_backbone
 
 
 # -- DeepJDOT loss ---------------------------------------------------------------
@@ -222,27 +220,12 @@ def test_sinkhorn_divergence_rejects_bad_parameters():
 
 
 # -- Objectives on the right rows -------------------------------------------------
-def _module(objective, n_in=6, seed=0):
-    torch.manual_seed(seed)
-    extractor = FeatureExtractor(make_backbone("mlp", (n_in,)), None)
-    with torch.no_grad():
-        n_features = extractor(torch.zeros(2, n_in))[0].shape[1]
-    module = DomainAdaptationModule(extractor, objective.extra_modules(n_features))
-    return module.eval()
-
-
-def _batches(seed=1):
-    generator = torch.Generator().manual_seed(seed)
-    xs = torch.randn(8, 6, generator=generator)
-    xt = torch.randn(8, 6, generator=generator) * 2 + 1
-    ys = torch.tensor([0, 1, 0, 1, 1, 0, 1, 0])
-    return xs, ys, xt
 
 
 def test_deepjdot_objective_equals_its_terms_on_the_right_rows():
     objective = DeepJDOTObjective(transfer_weight=0.6, jdot_alpha=0.2, jdot_lambda=0.5)
-    module = _module(objective)
-    xs, ys, xt = _batches()
+    module = objective_module(objective)
+    xs, ys, xt = objective_batches()
     out = objective(module, torch.nn.CrossEntropyLoss(), xs, ys, xt, 0.5)
     with torch.no_grad():
         fs, ls = module(xs)
@@ -286,10 +269,10 @@ def test_deepjdot_rejects_a_vanishing_cost():
 
 def test_sinkhorn_objective_weights_its_terms_by_the_learned_log_variances():
     objective = SinkhornObjective(transfer_weight=0.5, sinkhorn_epsilon=2.0)
-    module = _module(objective)
+    module = objective_module(objective)
     with torch.no_grad():
         module.loss_weights.log_variances.copy_(torch.tensor([0.3, -0.4]))
-    xs, ys, xt = _batches()
+    xs, ys, xt = objective_batches()
     out = objective(module, torch.nn.CrossEntropyLoss(), xs, ys, xt, 0.5)
     with torch.no_grad():
         fs, ls = module(xs)
@@ -316,10 +299,10 @@ def test_sinkhorn_objective_weights_its_terms_by_the_learned_log_variances():
 
 def test_sinkhorn_alignment_weight_is_at_most_16_times_the_classification_weight():
     objective = SinkhornObjective(sinkhorn_epsilon=2.0)
-    module = _module(objective)
+    module = objective_module(objective)
     with torch.no_grad():
         module.loss_weights.log_variances.copy_(torch.tensor([0.0, -10.0]))
-    xs, ys, xt = _batches()
+    xs, ys, xt = objective_batches()
     out = objective(module, torch.nn.CrossEntropyLoss(), xs, ys, xt, 0.5)
     assert out["alignment_weight"] == pytest.approx(16 * out["classification_weight"])
 
@@ -327,8 +310,8 @@ def test_sinkhorn_alignment_weight_is_at_most_16_times_the_classification_weight
 def test_sinkhorn_objective_with_fixed_weights_is_eq_2():
     objective = SinkhornObjective(transfer_weight=0.3, dynamic_weights=False)
     assert objective.extra_modules(10) == {}
-    module = _module(objective)
-    xs, ys, xt = _batches()
+    module = objective_module(objective)
+    xs, ys, xt = objective_batches()
     out = objective(module, torch.nn.CrossEntropyLoss(), xs, ys, xt, 0.5)
     with torch.no_grad():
         fs, ls = module(xs)

@@ -204,7 +204,7 @@ def test_resume_restores_the_gradient_scaler(tiny_shift, tmp_path, monkeypatch):
 def test_domain_accuracy_is_measured_without_dropout():
     torch.manual_seed(0)
     objective = AdversarialObjective(domain_dropout=0.9)
-    classifier = objective.build_domain_classifier(4)
+    classifier = objective.extra_modules(4)["domain_classifier"]
     source = torch.randn(64, 4) + 3.0
     target = torch.randn(64, 4) - 3.0
     classifier.eval()

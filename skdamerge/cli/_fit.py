@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .._engine.objectives import objective_class
 from ._errors import CommandError
 from ._methods import fit_methods
 from ._resources import check_device
@@ -179,7 +180,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     estimator = make_estimator(
         args.method, {"random_state": args.seed, "device": args.device, **params}
     )
-    if args.method != "source-only" and args.target is None:
+    if objective_class(args.method).uses_target and args.target is None:
         raise CommandError(
             f"--method {args.method} adapts to a target domain: pass --target "
             "with the unlabelled images (or use --method source-only)."

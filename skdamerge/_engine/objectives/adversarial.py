@@ -84,10 +84,6 @@ class AdversarialObjective(AdaptationObjective):
             )
         }
 
-    def build_domain_classifier(self, n_features: int) -> nn.Module:
-        """Return a new domain classifier (the one of :meth:`extra_modules`)."""
-        return self.extra_modules(n_features)[DOMAIN_CLASSIFIER]
-
     def lr_multipliers(self) -> dict[str, float]:
         """Train the domain classifier at ``lr * domain_lr_multiplier``."""
         return {DOMAIN_CLASSIFIER: self.domain_lr_multiplier}

@@ -68,22 +68,11 @@ class SHOTSourceObjective(SourceOnlyObjective):
 
     label_smoothing: float = 0.1
 
-    def __call__(
-        self,
-        module: DomainAdaptationModule,
-        criterion: nn.Module,
-        xs: torch.Tensor,
-        ys: torch.Tensor,
-        xt: torch.Tensor | None,
-        progress: float,
-    ) -> dict[str, torch.Tensor | float]:
-        """Label-smoothed cross-entropy of one source batch."""
-        _, logits = module(xs)
-        with float32_losses(xs.device.type):
-            loss = F.cross_entropy(
-                logits.float(), ys, label_smoothing=self.label_smoothing
-            )
-        return {"loss": loss, "classification_loss": loss}
+    def classification(
+        self, criterion: nn.Module, logits: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor:
+        """Return the label-smoothed cross-entropy of the source batch."""
+        return F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
 
 
 @register_objective

@@ -35,5 +35,11 @@ class SourceOnlyObjective(Objective):
         """Compute the loss of one training step."""
         _, logits = module(xs)
         with float32_losses(xs.device.type):
-            classification = criterion(logits.float(), ys)
+            classification = self.classification(criterion, logits.float(), ys)
         return {"loss": classification, "classification_loss": classification}
+
+    def classification(
+        self, criterion: nn.Module, logits: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor:
+        """Return the classification loss of the source batch (the criterion's)."""
+        return criterion(logits, labels)
