@@ -93,17 +93,19 @@ def test_threads_option_sets_torch_threads(capsys, threads_in_command):
     assert_one_line_error(status, err, "--threads", "at least 1")
 
 
-@pytest.mark.parametrize("load, expected", [(0.0, 4), (5.0, 3), (7.6, 1)])
-def test_default_threads_leave_busy_cores_alone(
-    capsys, monkeypatch, threads_in_command, load, expected
+@pytest.mark.parametrize("load", [0.0, 5.0, 7.6])
+def test_default_threads_do_not_depend_on_the_load(
+    capsys, monkeypatch, threads_in_command, load
 ):
-    # 8 cores, ``load`` of them busy: the free ones, at most torch's default (4).
+    # A fit's result depends on the thread count: one seed, one table, whatever
+    # else the machine runs. A busy machine gets a hint instead.
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
     monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
-    status, _, _ = run(capsys, *PREDICT)
+    status, _, err = run(capsys, *PREDICT)
     assert status == 0
-    assert threads_in_command == [expected]
+    assert threads_in_command == [4]
     assert torch.get_num_threads() == 4
+    assert ("--threads 1 may be faster" in err) == (load > 4)
 
 
 # -- usage errors -------------------------------------------------------------------

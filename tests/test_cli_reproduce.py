@@ -283,6 +283,8 @@ def test_reproduce_sim2real_from_files_with_transfer_learning(
     assert results["pretraining"]["weights"] == str(weights)
     assert results["methods"]["MMD+TL"]["params"]["lr"] == 0.01  # Table A3
     assert results["methods"]["MMD+TL"]["params"]["init_weights"] == str(weights)
+    # The result depends on the thread count: recorded with the seed.
+    assert results["torch_threads"] == torch.get_num_threads()
 
 
 # -- errors -------------------------------------------------------------------------

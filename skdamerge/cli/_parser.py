@@ -55,8 +55,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         "--threads",
         type=_positive_int,
         default=None,
-        help="CPU threads of torch (default: the cores not busy with other work, "
-        "from the load average, at least 1)",
+        help="CPU threads of torch (default: torch's, one per core; a fit's "
+        "result depends on it)",
     )
     parser.add_argument(
         "--traceback",

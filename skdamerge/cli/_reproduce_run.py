@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from .. import __version__
 from ..metrics import compare_reports, domain_adaptation_report
@@ -280,6 +281,9 @@ def run_reproduce(config: ReproduceConfig) -> dict[str, Any]:
         "n_samples_per_domain": profile.n_samples[config.experiment],
         "seed": config.seed,
         "device": _resolved_device(config.device),
+        # A fit's result depends on the thread count as well as on the seed.
+        "torch_threads": torch.get_num_threads(),
+        "torch_version": torch.__version__,
         "data": data.description,
         "standardization": data.standardization,
         "n_images": data.sizes,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 from ._errors import CommandError
 
@@ -32,25 +33,34 @@ def check_device(device: str) -> None:
 
 
 def set_threads(threads: int | None) -> None:
-    """Use ``threads`` torch threads, by default the cores that are not busy.
+    """Use ``threads`` torch threads, by default torch's own number.
 
-    On a machine whose cores are all busy with other work, several torch threads
-    wait for each other and training becomes many times slower than with one.
+    The default does not depend on how busy the machine is: a fit's result
+    depends on the thread count (the order of floating-point sums in the
+    convolutions), so that one seed gives one table on every machine of a kind.
+    On a machine whose cores are busy with other work, several torch threads wait
+    for each other; a hint on standard error then suggests ``--threads 1``.
 
     Parameters
     ----------
     threads : int or None
-        The ``--threads`` option; None takes the cores left free by the load
-        average (at least 1, at most torch's default), and keeps torch's default
-        where the platform has no load average.
+        The ``--threads`` option; None keeps torch's default.
     """
     import torch
 
-    if threads is None:
-        try:
-            load = os.getloadavg()[0]
-        except (AttributeError, OSError):  # not available on this platform
-            return
-        cores = os.cpu_count() or 1
-        threads = max(1, min(torch.get_num_threads(), int(cores - load + 0.5)))
-    torch.set_num_threads(threads)
+    if threads is not None:
+        torch.set_num_threads(threads)
+        return
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not available on this platform
+        return
+    cores = os.cpu_count() or 1
+    threads = torch.get_num_threads()
+    if threads > 1 and cores - load < threads - 0.5:
+        print(
+            f"skdamerge: the machine is busy (load {load:.1f} on {cores} cores); "
+            f"torch uses {threads} threads. --threads 1 may be faster (results "
+            "depend on the thread count).",
+            file=sys.stderr,
+        )
