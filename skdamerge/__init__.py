@@ -27,6 +27,7 @@ from ._estimators import (
     SourceOnlyClassifier,
 )
 from ._target import TargetDomain
+from .model_files import load_model, read_model_metadata, save_model
 
 __all__ = [
     "CDANClassifier",
@@ -41,4 +42,7 @@ __all__ = [
     "SourceOnlyClassifier",
     "TargetDomain",
     "__version__",
+    "load_model",
+    "read_model_metadata",
+    "save_model",
 ]

@@ -146,7 +146,8 @@ def test_parse_params_literals_and_strings():
 
 def test_model_files_naming_the_former_progress_module_load(tmp_path, monkeypatch):
     # Model files written while the command was one flat module pickled the
-    # progress bar under the module name ``skdamerge._cli_progress``.
+    # progress bar under the module name ``skdamerge._cli_progress``; pickled
+    # (format-version-1) files load with the opt-in only.
     module = sys.modules["skdamerge.cli._progress"]
     monkeypatch.setitem(sys.modules, "skdamerge._cli_progress", module)
     monkeypatch.setattr(EpochProgress, "__module__", "skdamerge._cli_progress")
@@ -161,7 +162,7 @@ def test_model_files_naming_the_former_progress_module_load(tmp_path, monkeypatc
     monkeypatch.undo()
     sys.modules.pop("skdamerge._cli_progress", None)  # as in a new process
     try:
-        model = load_model(tmp_path / "old.skdm")
+        model = load_model(tmp_path / "old.skdm", allow_pickle=True)
     finally:
         sys.modules.pop("skdamerge._cli_progress", None)
     (progress,) = model["pipeline"]

@@ -13,7 +13,7 @@ from cli_support import (
 )
 
 from skdamerge.cli import main
-from skdamerge.cli._model import FORMAT, load_model
+from skdamerge.cli._model import FORMAT, FORMAT_VERSION, load_model
 
 
 @pytest.fixture(scope="module")
@@ -67,15 +67,14 @@ def test_fixture_model_has_learned(model_file, small_files, target_p_merger):
 def test_fit_writes_a_model_file_with_metadata(model_file):
     model = load_model(model_file)
     assert model["format"] == FORMAT
-    assert model["format_version"] == 1
+    assert model["format_version"] == FORMAT_VERSION == 2
     assert model["class_names"] == ["non-merger", "merger"]
     assert model["classes"] == [0, 1]
-    assert model["method"] == "mmd"
-    assert model["params"] == {
-        "max_epochs": "8",
-        "batch_size": "32",
-        "betas": "(0.7, 0.8)",
-    }
+    assert (model["method"], model["estimator"]) == ("mmd", "MMDClassifier")
+    params = model["params"]
+    assert (params["max_epochs"], params["batch_size"]) == (8, 32)
+    assert params["betas"] == (0.7, 0.8)
+    assert params["callbacks"] is None  # the progress bar is not saved
     assert model["input_shape"] == [3, 16, 16]
     assert (model["n_source"], model["n_target"]) == (160, 64)
     pipeline = model["pipeline"]

@@ -51,14 +51,22 @@ class _SourceHypothesis(NamedTuple):
 
 
 def _hypothesis_of(source, estimator) -> _SourceHypothesis:
-    """Read ``source_model``: a fitted estimator or a ``save_weights()`` file."""
+    """Read ``source_model``: a fitted estimator, a model file or a weights file."""
     if isinstance(source, str | os.PathLike):
+        from ..model_files import is_model_file, load_model
+
+        if is_model_file(source):
+            # A model file is read safely; its network is that of its estimator
+            # (the final step of a pipeline).
+            model = load_model(source)
+            return _hypothesis_of(getattr(model, "steps", [(None, model)])[-1][1], None)
         saved = load_skdamerge_file(
             source,
             argument="source_model",
             file_format=WEIGHTS_FORMAT,
             kind="weights file",
-            hint="a file written by save_weights() of a fitted estimator",
+            hint="a model file written by skdamerge.save_model, or a file written "
+            "by save_weights() of a fitted estimator",
         )
         return _SourceHypothesis(
             saved["state_dict"],
@@ -71,8 +79,9 @@ def _hypothesis_of(source, estimator) -> _SourceHypothesis:
         )
     if not isinstance(source, DomainAdaptationClassifier):
         raise TypeError(
-            "source_model must be a fitted skdamerge estimator (not a pipeline) or "
-            "the path of a file written by its save_weights(); got "
+            "source_model must be a fitted skdamerge estimator (not a pipeline), "
+            "the path of a model file written by skdamerge.save_model or the path "
+            "of a file written by save_weights(); got "
             f"{type(source).__name__}."
         )
     check_is_fitted(source, "net_")
@@ -152,18 +161,22 @@ class SHOTClassifier(DomainAdaptationClassifier, objective=SHOTObjective):
 
     **Source-free mode.** The target stage needs no source data:
     ``SHOTClassifier(source_model=model).fit(X=None, y=None, X_target=X_target)``
-    adapts the network of ``source_model``, a fitted skdamerge estimator or the
-    path of a file written by its :meth:`save_weights` (the whole backbone, head
-    included). A survey that receives only the trained model, not the
-    simulations, can adapt it to its own images this way. Without source labels
+    adapts the network of ``source_model``: a fitted skdamerge estimator, the
+    path of a model file written by :func:`skdamerge.save_model` (read safely,
+    without pickle; of a pipeline, its final estimator), or the path of a file
+    written by its :meth:`save_weights` (the whole backbone, head included). A
+    survey that receives only the trained model, not the simulations, can adapt
+    it to its own images this way; the target images must be preprocessed as
+    the source images were (for a model file holding a pipeline,
+    ``load_model(path)[:-1].transform(X_target)``). Without source labels
     there is no validation set, so no early stopping: the target stage trains
     ``max_epochs`` epochs and keeps the last. The target collapse monitor still
     runs, against the source merger fraction of the source model (0.5 for a
     weights file); ``classes_`` are those of the source model ([0, 1] for a
     weights file). With a weights file, ``backbone``, ``feature_layer`` and
-    ``dropout`` must be those the file was trained with; with an estimator they
-    are taken from it. In a cross-validation or a search, pass a weights file:
-    scikit-learn clones estimator-valued parameters, which unfits them.
+    ``dropout`` must be those the file was trained with; with an estimator or a
+    model file they are taken from it. In a cross-validation or a search, pass
+    a file: scikit-learn clones estimator-valued parameters, which unfits them.
 
     **With source data** (``source_model=None``), ``fit(X, y, X_target=...)``
     runs both stages: the source stage with early stopping on the source
@@ -180,8 +193,9 @@ class SHOTClassifier(DomainAdaptationClassifier, objective=SHOTObjective):
     Parameters
     ----------
     source_model : estimator, path or None, default=None
-        Source-free mode: a fitted skdamerge estimator, or the path of a file
-        written by ``save_weights()``, whose network the target stage adapts.
+        Source-free mode: a fitted skdamerge estimator, the path of a model file
+        written by :func:`skdamerge.save_model`, or the path of a file written
+        by ``save_weights()``, whose network the target stage adapts.
         None trains the source stage on ``X, y``.
     shot_beta : float, default=0.3
         Weight β of the pseudo-label cross-entropy (the paper's value); 0 is

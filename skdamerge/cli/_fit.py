@@ -46,7 +46,10 @@ examples:
       --method dann --param domain_lr_multiplier=0.01 --param max_epochs=30 \\
       --param "betas=(0.7, 0.8)" --model dann.skdm
 
-The model file is a pickle: load only model files you trust.
+The model file (.skdm) is a zip archive of plain metadata (method, parameters,
+standardiser statistics, training summary) and the network's weights in the
+safetensors format: reading it runs no code, so it can be shared
+(skdamerge.load_model reads it in Python).
 """
 
 
@@ -222,7 +225,6 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         args.model,
         pipeline,
         method=args.method,
-        params=params,
         n_source=len(source.X),
         n_target=0 if X_target is None else len(X_target),
     )

@@ -1,37 +1,22 @@
 """Model files of the ``skdamerge`` command: written by ``fit``, read by ``predict``.
 
-A model file (``.skdm``) is a :func:`joblib.dump` of a dict holding the fitted
-pipeline (per-channel standardiser + skdamerge estimator) and metadata: the format
-name and version, the class names, the method and its parameters, the image shape
-and the skdamerge version. Like every pickle it runs code when loaded: load only
-model files you trust.
+The command writes and reads the model files of :mod:`skdamerge.model_files`: a
+zip archive of plain metadata and safetensors weights, from which loading runs
+no code. Pickled model files of format version 1 load only with
+``allow_pickle=True`` (``skdamerge predict --allow-pickle``).
 """
 
 from __future__ import annotations
 
-import importlib
 import os
-import sys
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import joblib
-
-from .. import __version__
-from ._io import write_atomic
+from .._model_state import decode
+from ..model_files import CLASS_NAMES, FORMAT, FORMAT_VERSION, read_model_file
+from ..model_files import save_model as save_model_file
 
 __all__ = ["CLASS_NAMES", "FORMAT", "FORMAT_VERSION", "load_model", "save_model"]
-
-FORMAT = "skdamerge-model"
-FORMAT_VERSION = 1
-CLASS_NAMES = ("non-merger", "merger")
-
-# A model file pickles the fitted estimator with its skorch callbacks, among them
-# the progress bar of ``skdamerge fit`` (an ``EpochProgress``), under the name of
-# its module. Files written while the command was the flat ``skdamerge.cli`` module
-# name the progress bar's module as on the left.
-_RENAMED_MODULES = {"skdamerge._cli_progress": "skdamerge.cli._progress"}
 
 
 def save_model(
@@ -39,11 +24,10 @@ def save_model(
     pipeline,
     *,
     method: str,
-    params: dict[str, Any],
     n_source: int,
     n_target: int,
 ) -> Path:
-    """Write a fitted pipeline and its metadata to a model file, atomically.
+    """Write the fitted pipeline of ``skdamerge fit`` to a model file, atomically.
 
     Parameters
     ----------
@@ -52,9 +36,7 @@ def save_model(
     pipeline : fitted DomainAdaptationPipeline
         Standardiser + estimator.
     method : str
-        ``--method`` used.
-    params : dict
-        ``--param`` values given.
+        ``--method`` used: the registered name of the estimator's method.
     n_source, n_target : int
         Numbers of training images.
 
@@ -63,64 +45,58 @@ def save_model(
     Path
         The destination.
     """
-    estimator = pipeline[-1]
-    payload = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "skdamerge_version": __version__,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "method": method,
-        "params": {k: repr(v) for k, v in params.items()},
-        "class_names": list(CLASS_NAMES),
-        "classes": [int(c) for c in estimator.classes_],
-        "input_shape": list(estimator.input_shape_),
-        "n_source": int(n_source),
-        "n_target": int(n_target),
-        "pipeline": pipeline,
-    }
-    return write_atomic(path, lambda handle: joblib.dump(payload, handle))
+    registered = pipeline[-1]._objective_class.name
+    if registered != method:
+        raise ValueError(
+            f"--method {method} trained a {type(pipeline[-1]).__name__}, the "
+            f"estimator of {registered!r}."
+        )
+    return save_model_file(
+        path,
+        pipeline,
+        n_source=n_source,
+        n_target=n_target,
+        class_names=list(CLASS_NAMES),
+    )
 
 
-def load_model(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a model file written by :func:`save_model`.
+def load_model(
+    path: str | os.PathLike, *, allow_pickle: bool = False
+) -> dict[str, Any]:
+    """Read a model file: its metadata and its fitted ``"pipeline"``.
 
     Parameters
     ----------
     path : str or path-like
-        The model file. It is unpickled: load only files you trust.
+        The model file.
+    allow_pickle : bool, default=False
+        Also read pickled model files of format version 1 (unsafe: unpickling
+        runs any code the file holds).
 
     Returns
     -------
     dict
-        The metadata and the fitted ``"pipeline"``.
+        The metadata of :func:`skdamerge.read_model_metadata` and the fitted
+        ``"pipeline"``. For every format version it has ``"format"``,
+        ``"format_version"``, ``"method"``, ``"class_names"``, ``"classes"``,
+        ``"input_shape"``, ``"n_source"`` and ``"n_target"``.
 
     Raises
     ------
     FileNotFoundError
         If the file does not exist.
     ValueError
-        If it is not a skdamerge model file or has a newer format version.
+        If it is not a model file, is damaged, has a newer format version, or is
+        a pickle and ``allow_pickle`` is False.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"model file {str(path)!r} does not exist.")
-    for old, new in _RENAMED_MODULES.items():
-        sys.modules.setdefault(old, importlib.import_module(new))
-    try:
-        payload = joblib.load(path)
-    except Exception as error:  # unpickling raises almost anything
-        raise ValueError(
-            f"{str(path)!r} is not a readable skdamerge model file ({error})."
-        ) from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(
-            f"{str(path)!r} is not a skdamerge model file; write one with "
-            "'skdamerge fit'."
-        )
-    version = payload.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ValueError(
-            f"model file {str(path)!r} has format version {version!r}; this "
-            f"skdamerge reads version {FORMAT_VERSION} or older (upgrade skdamerge)."
-        )
-    return payload
+    model, metadata = read_model_file(path, allow_pickle=allow_pickle)
+    if metadata.get("format_version") == 1:
+        return {**metadata, "pipeline": model}
+    metadata = decode(metadata)
+    training = metadata["training"]
+    return {
+        **metadata,
+        "n_source": training["n_source"],
+        "n_target": training["n_target"],
+        "pipeline": model,
+    }

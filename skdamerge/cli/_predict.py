@@ -32,6 +32,11 @@ examples:
   skdamerge predict --model mmd.skdm --images sdss_X.npy --out catalog.csv
   skdamerge predict --model mmd.skdm --images cutouts/ --out catalog.csv \\
       --threshold 0.7
+
+Model files are read without running code from them. Pickled model files of
+format version 1 (from earlier versions of 'skdamerge fit') are refused unless
+--allow-pickle is given: unpickling runs any code the file holds, so pass it
+only for files you trust.
 """
 
 
@@ -75,6 +80,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="catalog file to write",
     )
     parser.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="also read pickled model files of format version 1 (written by "
+        "earlier versions of 'skdamerge fit'). UNSAFE: a pickle runs any code it "
+        "holds; use only for files you trust",
+    )
+    parser.add_argument(
         "--threshold",
         type=_probability,
         default=0.5,
@@ -104,7 +116,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     if not args.out.parent.is_dir() and str(args.out.parent):
         raise CommandError(f"the folder of --out {str(args.out)!r} does not exist.")
-    model = load_model(args.model)
+    model = load_model(args.model, allow_pickle=args.allow_pickle)
     pipeline = model["pipeline"]
     shape = tuple(model["input_shape"])
     images = read_images(args.images, size=shape[-1])
