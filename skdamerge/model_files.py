@@ -238,7 +238,9 @@ def _unreadable(path: Path, what: str) -> ValueError:
 
 def _not_a_zip(path: Path) -> ValueError:
     with open(path, "rb") as handle:
-        head = handle.read(2)
+        head = handle.read(4)
+    if head == b"PK\x03\x04":  # a zip archive whose end (its directory) is gone
+        return _unreadable(path, "is a zip archive without its end")
     if head[:1] == b"\x80":
         what = (
             "is a pickle, probably a skdamerge model file of format version 1 "

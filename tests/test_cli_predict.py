@@ -1,5 +1,6 @@
 """``skdamerge fit`` then ``skdamerge predict`` with a model that has learned."""
 
+import joblib
 import numpy as np
 import pytest
 from cli_support import (
@@ -250,3 +251,23 @@ def test_predict_errors_are_one_line(capsys, small_files, model_file, tmp_path):
     )  # fmt: skip
     assert_one_line_error(status, err, "nowhere", "does not exist")
     assert not catalog.exists()
+
+
+def test_predict_refuses_a_pickled_model_file_unless_allowed(
+    capsys, small_files, model_file, target_p_merger, tmp_path
+):
+    folder, _, _ = small_files
+    # A format-version-1 model file: the pickle the earlier 'skdamerge fit' wrote.
+    model = load_model(model_file)
+    old = tmp_path / "old.skdm"
+    joblib.dump({**model, "format_version": 1}, old)
+    catalog = tmp_path / "catalog.csv"
+    args = ["predict", "--model", old, "--images", folder / "Xt.npy", "--out", catalog]
+    status, _, err = run(capsys, *args)
+    assert_one_line_error(status, err, "old.skdm", "pickle", "--allow-pickle")
+    assert not catalog.exists()
+    status, _, err = run(capsys, *args, "--allow-pickle")
+    assert status == 0, err
+    np.testing.assert_allclose(
+        catalog_p_merger(read_catalog(catalog)), target_p_merger, atol=1e-6
+    )

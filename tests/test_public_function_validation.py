@@ -27,6 +27,7 @@ from skdamerge.preprocessing import (
 )
 
 PACKAGES = [
+    "skdamerge",
     "skdamerge.catalog",
     "skdamerge.metrics",
     "skdamerge.datasets",
@@ -78,6 +79,25 @@ SCALAR = 3  # not array-like
 # only have to pass validation: the invalid argument stops the call first), and
 # invalid values of every argument.
 FUNCTIONS = {
+    "skdamerge.save_model": (
+        {"path": "model.skdm", "model": _Model()},
+        {
+            "path": [3, None],
+            "model": [_FitOnly()],
+            "n_source": [-1, 2.5],
+            "n_target": [-1, "5"],
+            "bands": ["gri", 3],
+            "class_names": ["merger", 3],
+        },
+    ),
+    "skdamerge.load_model": (
+        {"path": "model.skdm"},
+        {"path": [3, None], "allow_pickle": ["yes", 1]},
+    ),
+    "skdamerge.read_model_metadata": (
+        {"path": "model.skdm"},
+        {"path": [3, None], "allow_pickle": ["yes", 1]},
+    ),
     "skdamerge.metrics.compare_reports": (
         {"reports": {}},
         {"reports": ["noDA", [("noDA", None)]]},
