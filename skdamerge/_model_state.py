@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from numbers import Integral, Real
 from typing import Any
 
@@ -46,6 +47,8 @@ _TUPLE, _ARRAY, _RECORD = "__tuple__", "__ndarray__", "__record__"
 _TAGS = (_TUPLE, _ARRAY, _RECORD)
 # Array kinds a model file may hold: booleans, integers, floats, strings.
 _ARRAY_KINDS = "biufU"
+# The name of a public fitted attribute.
+_FITTED_NAME = re.compile(r"[a-z][a-z0-9_]*_")
 # Fitted values that are records (frozen dataclasses), by class name.
 _RECORDS = {
     "MergerFractionEstimate": MergerFractionEstimate,
@@ -54,16 +57,16 @@ _RECORDS = {
 # Fitted attributes not stored as values: the network (its tensors), the history
 # (its epochs are stored) and SHOT's source-stage model (used by fit only).
 _NOT_VALUES = ("net_", "history_", "source_estimator_")
+# Constructor parameters that name what fit reads or writes on the training
+# machine (files, or a source estimator): stored as None, and None when loaded,
+# so that refitting a loaded model never touches paths chosen by its author.
+FIT_ONLY_PARAMETERS = ("checkpoint_path", "init_weights", "resume_from", "source_model")
 # What to do with a constructor parameter that is not plain data.
 _PARAMETER_FIXES = {
     "callbacks": "set_params(callbacks=None) before saving; callbacks act during "
     "fit only",
     "backbone": "a model file holds the named backbones only ('auto', 'deepmerge', "
     "'resnet18'): a custom torch module cannot be rebuilt without its code",
-    "init_weights": "set_params(init_weights=None) before saving; the starting "
-    "weights are read by fit only",
-    "source_model": "set_params(source_model=None) before saving; the source model "
-    "is read by fit only, the adapted network is saved",
     "random_state": "set_params(random_state=<an int or None>) before saving",
 }
 
@@ -146,10 +149,16 @@ def decode(value: Any) -> Any:
     return {k: decode(v) for k, v in value.items()}
 
 
-def _parameters(step: BaseEstimator, label: str) -> dict[str, Any]:
-    """Encode the constructor parameters of ``step``; refuse what is not data."""
+def _parameters(step: BaseEstimator, label: str, cleared=()) -> dict[str, Any]:
+    """Encode the constructor parameters of ``step``; refuse what is not data.
+
+    The parameters named in ``cleared`` are stored as None.
+    """
     params = {}
     for name, value in step.get_params(deep=False).items():
+        if name in cleared:
+            params[name] = None
+            continue
         try:
             params[name] = encode(value, f"{label} parameter {name!r}")
         except ModelStateError as error:
@@ -202,6 +211,27 @@ def _check_estimator(estimator: Any) -> str:
     return method
 
 
+def _step_state(name: str, step: Any) -> dict[str, Any]:
+    """Describe a fitted preprocessing step of a pipeline."""
+    if step is None or step == "passthrough":
+        return {"name": name, "class": "passthrough"}
+    label = f"pipeline step {name!r}"
+    known = _preprocessing_classes()
+    if known.get(type(step).__name__) is not type(step):
+        raise ModelStateError(
+            f"{label} is a {type(step).__name__}; a model file holds the "
+            "preprocessing steps of skdamerge.preprocessing only "
+            f"({', '.join(sorted(known))})."
+        )
+    check_is_fitted(step)
+    return {
+        "name": name,
+        "class": type(step).__name__,
+        "params": _parameters(step, label),
+        "fitted": _fitted(step, label),
+    }
+
+
 def model_state(model: Any) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Describe a fitted estimator or pipeline: (JSON-ready dict, network tensors).
 
@@ -215,37 +245,18 @@ def model_state(model: Any) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         If a step is not a skdamerge preprocessing step, or a value is not plain
         data.
     """
-    steps = []
     if isinstance(model, DomainAdaptationPipeline):
-        known = _preprocessing_classes()
-        for name, step in model.steps[:-1]:
-            if step is None or step == "passthrough":
-                steps.append({"name": name, "class": "passthrough"})
-                continue
-            label = f"pipeline step {name!r}"
-            if known.get(type(step).__name__) is not type(step):
-                raise ModelStateError(
-                    f"{label} is a {type(step).__name__}; a model file holds the "
-                    "preprocessing steps of skdamerge.preprocessing only "
-                    f"({', '.join(sorted(known))})."
-                )
-            steps.append(
-                {
-                    "name": name,
-                    "class": type(step).__name__,
-                    "params": _parameters(step, label),
-                    "fitted": _fitted(step, label),
-                }
-            )
         final_name, estimator = model.steps[-1]
+        method = _check_estimator(estimator)
+        steps = [_step_state(name, step) for name, step in model.steps[:-1]]
     elif isinstance(model, BaseEstimator):
-        final_name, estimator = None, model
+        final_name, estimator, steps = None, model, []
+        method = _check_estimator(estimator)
     else:
         raise TypeError(
             "model must be a fitted skdamerge estimator or a DomainAdaptationPipeline "
             f"ending in one; got {type(model).__name__}."
         )
-    method = _check_estimator(estimator)
     label = type(estimator).__name__
     module = estimator.module_
     tensors = {
@@ -255,7 +266,12 @@ def model_state(model: Any) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     state = {
         "method": method,
         "estimator": label,
-        "params": _parameters(estimator, label),
+        "params": _parameters(estimator, label, cleared=FIT_ONLY_PARAMETERS),
+        "cleared": [
+            name
+            for name, value in estimator.get_params(deep=False).items()
+            if name in FIT_ONLY_PARAMETERS and value is not None
+        ],
         "fitted": _fitted(estimator, label, skip=_NOT_VALUES),
         "history": _history(estimator, label),
         "frozen_norm_layers": list(module.frozen_norm_layers),
@@ -265,6 +281,16 @@ def model_state(model: Any) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         else {"steps": steps, "final_step": final_name},
     }
     return state, tensors
+
+
+def _fitted_values(encoded: dict[str, Any], reserved=()) -> list[tuple[str, Any]]:
+    """Decode fitted attributes; refuse a name that is not a public ``name_``."""
+    values = []
+    for name, value in encoded.items():
+        if not _FITTED_NAME.fullmatch(name) or name in reserved:
+            raise ValueError(f"{name!r} is not a fitted attribute that can be set.")
+        values.append((name, decode(value)))
+    return values
 
 
 def _rebuild_step(entry: dict[str, Any]):
@@ -278,7 +304,7 @@ def _rebuild_step(entry: dict[str, Any]):
         )
     step = known[entry["class"]](**decode(entry["params"]))
     check_parameters(step)
-    for name, value in decode(entry["fitted"]).items():
+    for name, value in _fitted_values(entry["fitted"]):
         setattr(step, name, value)
     return step
 
@@ -294,9 +320,11 @@ def _inference_device(device: str) -> str:
 def _rebuild_estimator(state: dict[str, Any], tensors: dict[str, torch.Tensor]):
     """Build the estimator and its untrained network, then load the weights."""
     cls = estimator_class(state["method"])
-    estimator = cls(**decode(state["params"]))
+    params = decode(state["params"])
+    params.update((name, None) for name in FIT_ONLY_PARAMETERS if name in params)
+    estimator = cls(**params)
     check_parameters(estimator)
-    for name, value in decode(state["fitted"]).items():
+    for name, value in _fitted_values(state["fitted"], _NOT_VALUES):
         setattr(estimator, name, value)
     for name in state.get("unsaved", []):
         if name in _NOT_VALUES[2:]:

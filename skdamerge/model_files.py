@@ -118,9 +118,12 @@ def save_model(
         A fitted skdamerge estimator, or a fitted
         :class:`~skdamerge.pipeline.DomainAdaptationPipeline` of
         :mod:`skdamerge.preprocessing` steps ending in one. Its constructor
-        parameters must be plain data: a callback, a custom torch ``backbone``,
-        an estimator as ``init_weights`` or ``source_model`` or a random
-        generator as ``random_state`` is refused (the error names it and the fix).
+        parameters must be plain data: a callback, a custom torch ``backbone``
+        or a random generator as ``random_state`` is refused (the error names it
+        and the fix). What ``fit`` reads or writes on the training machine
+        (``checkpoint_path``, ``resume_from``, ``init_weights``, SHOT's
+        ``source_model``) is stored as None and listed in the metadata's
+        ``"params_not_saved"``.
     n_source : int, default=None
         Number of labelled source training images, for the training summary.
     n_target : int, default=None
@@ -188,6 +191,7 @@ def save_model(
         "method": state["method"],
         "estimator": state["estimator"],
         "params": state["params"],
+        "params_not_saved": state["cleared"],
         "classes": classes,
         "class_names": _class_names(classes, class_names),
         "input_shape": shape,
@@ -470,6 +474,7 @@ def read_model_metadata(
         The content of ``metadata.json`` with tuples and arrays restored:
         ``"format"``, ``"format_version"``, ``"skdamerge_version"``,
         ``"created"``, ``"method"``, ``"estimator"``, ``"params"``,
+        ``"params_not_saved"``,
         ``"classes"``, ``"class_names"``, ``"input_shape"``, ``"bands"``,
         ``"decision_threshold"``, ``"training"`` (``"best_epoch"``,
         ``"n_epochs"``, ``"n_source"``, ``"n_target"``,

@@ -201,7 +201,6 @@ def test_parameters_that_are_not_plain_data_are_refused(shift, tmp_path):
     cases = {
         "callbacks": [("log", PrintLog())],
         "random_state": np.random.RandomState(0),
-        "init_weights": clf,
     }
     for name, value in cases.items():
         unsaved = SourceOnlyClassifier(**FAST).fit(Xs, ys).set_params(**{name: value})
@@ -210,6 +209,32 @@ def test_parameters_that_are_not_plain_data_are_refused(shift, tmp_path):
     # The existing file is left whole, no temporary file is left behind.
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["m.skdm"]
+
+
+def test_what_fit_reads_or_writes_is_not_saved(shift, tmp_path):
+    Xs, ys, Xt, _ = shift
+    source = SourceOnlyClassifier(**FAST).fit(Xs, ys)
+    with _quiet():
+        shot = SHOTClassifier(
+            source_model=source, checkpoint_path=str(tmp_path / "ckpt.pt"), **FAST
+        ).fit(X_target=Xt)
+    path = save_model(tmp_path / "shot.skdm", shot)
+    metadata = read_model_metadata(path)
+    assert metadata["params_not_saved"] == ["checkpoint_path", "source_model"]
+    assert metadata["params"]["source_model"] is None
+    loaded = load_model(path)
+    assert (loaded.source_model, loaded.checkpoint_path) == (None, None)
+    np.testing.assert_array_equal(loaded.predict_proba(Xt), shot.predict_proba(Xt))
+    # A crafted file that names paths gets None as well.
+    members = _members(path.read_bytes(), tmp_path)
+    raw = json.loads(members[METADATA])
+    raw["params"]["checkpoint_path"] = str(tmp_path / "victim.txt")
+    raw["params"]["resume_from"] = str(tmp_path / "victim.txt")
+    crafted = _archive(
+        tmp_path / "crafted.skdm", {**members, METADATA: json.dumps(raw)}
+    )
+    loaded = load_model(crafted)
+    assert (loaded.checkpoint_path, loaded.resume_from) == (None, None)
 
 
 def test_what_is_not_a_fitted_skdamerge_model_is_refused(shift, tmp_path):
@@ -348,6 +373,16 @@ def test_damaged_files_raise_a_clear_error(model_bytes, tmp_path):
         {**members, METADATA: json.dumps({**metadata, "method": "nonexistent"})},
     )
     cases[wrong_method] = "could not be rebuilt.*'nonexistent'"
+    attribute = _archive(
+        tmp_path / "attribute.skdm",
+        {
+            **members,
+            METADATA: json.dumps(
+                {**metadata, "fitted": {**metadata["fitted"], "predict": 1}}
+            ),
+        },
+    )
+    cases[attribute] = "could not be rebuilt.*'predict' is not a fitted attribute"
     for path, fragment in cases.items():
         with pytest.raises(ValueError, match=fragment) as error:
             load_model(path)
