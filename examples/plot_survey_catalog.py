@@ -140,8 +140,9 @@ print(f"predicted merger fraction: {(p_merger > 0.5).mean():.2f}, true: 0.10")
 # loop above on each range in a separate process (for example with
 # :class:`joblib.Parallel`, or one job per range on a cluster), each writing its own
 # part of the output file. Fit once, and send each worker the fitted model
-# (skdamerge estimators pickle) or a file written by
-# :meth:`~skdamerge.MMDClassifier.save_weights`. With one torch thread per process,
+# (skdamerge estimators pickle) or a model file written by
+# :func:`skdamerge.save_model`, which each worker reads with
+# :func:`skdamerge.load_model`. With one torch thread per process,
 # ``n_processes`` workers use ``n_processes`` cores without competing.
 
 # %%

@@ -317,6 +317,17 @@ def _inference_device(device: str) -> str:
     return device
 
 
+def _inference_precision(precision: str, device: str):
+    """Return the estimator's precision, or float32 where ``device`` lacks it.
+
+    A model trained with float16 on a GPU predicts in float32 on a CPU.
+    """
+    try:
+        return resolve_precision(precision, device)
+    except ValueError:
+        return None
+
+
 def _rebuild_estimator(state: dict[str, Any], tensors: dict[str, torch.Tensor]):
     """Build the estimator and its untrained network, then load the weights."""
     cls = estimator_class(state["method"])
@@ -361,7 +372,7 @@ def _rebuild_estimator(state: dict[str, Any], tensors: dict[str, torch.Tensor]):
         data,
         0,
         device,
-        precision=resolve_precision(estimator.precision, device),
+        precision=_inference_precision(estimator.precision, device),
         channels_last=channels_last,
     )
     net.initialize()

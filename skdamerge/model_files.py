@@ -159,14 +159,15 @@ def save_model(
 
     Examples
     --------
+    >>> from pathlib import Path
+    >>> from tempfile import mkdtemp
     >>> import numpy as np
     >>> from skdamerge import MMDClassifier, load_model, save_model
     >>> from skdamerge.datasets import make_galaxy_mergers
     >>> Xs, ys, Xt, _ = make_galaxy_mergers(100, random_state=0)
     >>> clf = MMDClassifier(max_epochs=1, random_state=0, device="cpu")
     >>> clf = clf.fit(Xs, ys, X_target=Xt)
-    >>> import tempfile, os
-    >>> path = os.path.join(tempfile.mkdtemp(), "mmd.skdm")
+    >>> path = Path(mkdtemp()) / "mmd.skdm"
     >>> _ = save_model(path, clf, n_source=len(Xs))
     >>> loaded = load_model(path)
     >>> bool(np.array_equal(loaded.predict_proba(Xt), clf.predict_proba(Xt)))
