@@ -476,7 +476,8 @@ def read_model_metadata(
         ``"format"``, ``"format_version"``, ``"skdamerge_version"``,
         ``"created"``, ``"method"``, ``"estimator"``, ``"params"``,
         ``"params_not_saved"``,
-        ``"classes"``, ``"class_names"``, ``"input_shape"``, ``"bands"``,
+        ``"classes"``, ``"class_names"``, ``"input_shape"`` (the sample shape
+        the estimator was trained on, after any preprocessing step), ``"bands"``,
         ``"decision_threshold"``, ``"training"`` (``"best_epoch"``,
         ``"n_epochs"``, ``"n_source"``, ``"n_target"``,
         ``"source_merger_fraction"``, ``"target_merger_fraction"``,

@@ -435,3 +435,21 @@ def test_source_free_shot_from_a_model_file(shift, tmp_path):
         again.predict_proba(Xt_seen), from_file.predict_proba(Xt_seen)
     )
     assert again.source_estimator_ is None
+
+
+def test_a_gpu_model_loads_on_a_machine_without_one(
+    model_bytes, shift, tmp_path, monkeypatch
+):
+    # A file written on a GPU with float16 mixed precision, read where CUDA is
+    # missing: it predicts on the CPU, in float32.
+    _, _, Xt, _ = shift
+    members = _members(model_bytes, tmp_path)
+    raw = json.loads(members[METADATA])
+    raw["params"].update(device="cuda", precision="amp")
+    gpu = _archive(tmp_path / "gpu.skdm", {**members, METADATA: json.dumps(raw)})
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    loaded = load_model(gpu)
+    assert (loaded.device, loaded.precision) == ("cuda", "amp")
+    assert loaded.net_.device == "cpu"
+    reference = load_model(tmp_path / "source.skdm")
+    np.testing.assert_array_equal(loaded.predict_proba(Xt), reference.predict_proba(Xt))
