@@ -54,9 +54,11 @@ _RECORDS = {
     "MergerFractionEstimate": MergerFractionEstimate,
     "TargetCollapse": TargetCollapse,
 }
+# Fitted attributes not saved, None after loading: SHOT's source-stage model.
+_UNSAVED = ("source_estimator_",)
 # Fitted attributes not stored as values: the network (its tensors), the history
-# (its epochs are stored) and SHOT's source-stage model (used by fit only).
-_NOT_VALUES = ("net_", "history_", "source_estimator_")
+# (its epochs are stored) and the unsaved ones.
+_NOT_VALUES = ("net_", "history_", *_UNSAVED)
 # Constructor parameters that name what fit reads or writes on the training
 # machine (files, or a source estimator): stored as None, and None when loaded,
 # so that refitting a loaded model never touches paths chosen by its author.
@@ -275,7 +277,7 @@ def model_state(model: Any) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         "fitted": _fitted(estimator, label, skip=_NOT_VALUES),
         "history": _history(estimator, label),
         "frozen_norm_layers": list(module.frozen_norm_layers),
-        "unsaved": [name for name in _NOT_VALUES[2:] if hasattr(estimator, name)],
+        "unsaved": [name for name in _UNSAVED if hasattr(estimator, name)],
         "pipeline": None
         if final_name is None
         else {"steps": steps, "final_step": final_name},
@@ -338,7 +340,7 @@ def _rebuild_estimator(state: dict[str, Any], tensors: dict[str, torch.Tensor]):
     for name, value in _fitted_values(state["fitted"], _NOT_VALUES):
         setattr(estimator, name, value)
     for name in state.get("unsaved", []):
-        if name in _NOT_VALUES[2:]:
+        if name in _UNSAVED:
             setattr(estimator, name, None)
     shape = tuple(estimator.input_shape_)
     objective = estimator._make_objective()
