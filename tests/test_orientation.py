@@ -132,3 +132,25 @@ def test_orientations_need_square_images():
     flat = SourceOnlyClassifier(max_epochs=1, batch_size=16).fit(X.reshape(40, -1), y)
     with pytest.raises(ValueError, match="tta=True .* square images"):
         flat.predict_proba(X.reshape(40, -1), tta=True)
+
+
+def test_auto_augment_turns_square_images_only():
+    rng = np.random.default_rng(0)
+    y = np.arange(48) % 2
+    common = dict(max_epochs=2, batch_size=16, random_state=0)
+
+    def proba(X, augment):
+        clf = SourceOnlyClassifier(augment=augment, **common).fit(X, y)
+        return clf.predict_proba(X)
+
+    square = rng.normal(size=(48, 1, 8, 8)).astype(np.float32)
+    np.testing.assert_array_equal(proba(square, "auto"), proba(square, True))
+    assert not np.allclose(proba(square, "auto"), proba(square, False))
+    # Non-square images and flat features are left as they are, without error.
+    for X in (rng.normal(size=(48, 1, 8, 10)), rng.normal(size=(48, 12))):
+        X = X.astype(np.float32)
+        np.testing.assert_array_equal(proba(X, "auto"), proba(X, False))
+
+
+def test_mmd_turns_square_images_by_default():
+    assert MMDClassifier().augment == "auto"

@@ -85,6 +85,21 @@ def _check_square_images(input_shape: tuple[int, ...], what: str) -> None:
         )
 
 
+def augments_images(augment: bool | str, input_shape: tuple[int, ...]) -> bool:
+    """Whether training turns the images: ``augment``, "auto" for square images.
+
+    Raises
+    ------
+    ValueError
+        If ``augment`` is True and the samples are not square images.
+    """
+    if augment == "auto":
+        return len(input_shape) == 3 and input_shape[1] == input_shape[2]
+    if augment:
+        _check_square_images(input_shape, "augment=True")
+    return bool(augment)
+
+
 def _resolve_device(device) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -162,8 +177,7 @@ default=None
             check_target_size(X_target, self.batch_size)
         self.n_features_in_ = X.shape[1]
         self.input_shape_ = tuple(X.shape[1:])
-        if self.augment:
-            _check_square_images(self.input_shape_, "augment=True")
+        augments_images(self.augment, self.input_shape_)
         self.n_target_samples_ = 0 if X_target is None else len(X_target)
         seed = int(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
@@ -234,6 +248,7 @@ default=None
             precision=precision,
             channels_last=channels_last,
             valid_index=valid_index,
+            augment=augments_images(self.augment, self.input_shape_),
         )
         try:
             best_epoch = self._train(net, data, state)

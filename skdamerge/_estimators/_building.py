@@ -147,6 +147,7 @@ def build_net(
     precision: Precision | None = None,
     channels_last: bool = False,
     valid_index: np.ndarray | None = None,
+    augment: bool = False,
 ) -> DomainAdaptationNet:
     """Build the skorch net of one fit, with its callbacks."""
     batch_size = estimator.batch_size
@@ -201,6 +202,6 @@ def build_net(
         shuffle_seed=seed,
         precision=precision,
         channels_last=channels_last,
-        augment=estimator.augment,
+        augment=augment,
         **extra,
     )

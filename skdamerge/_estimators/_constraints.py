@@ -36,7 +36,7 @@ COMMON_CONSTRAINTS: dict[str, list] = {
     "cycle_length": [Interval(Real, 0, None, closed="left"), None],
     "patience": [Interval(Integral, 0, None, closed="left"), None],
     "validation_fraction": [Interval(Real, 0, 1, closed="left"), None],
-    "augment": ["boolean"],
+    "augment": ["boolean", StrOptions({"auto"})],
     "init_weights": [HasMethods(["save_weights"]), *_PATH],
     "freeze_features": ["boolean"],
     "checkpoint_path": _PATH,

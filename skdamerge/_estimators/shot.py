@@ -28,8 +28,8 @@ from ..nets import FeatureExtractor, make_backbone
 from ._base import (
     DomainAdaptationClassifier,
     _check_input,
-    _check_square_images,
     _resolve_device,
+    augments_images,
 )
 from ._building import WEIGHTS_FORMAT, _frozen_norm_layers
 from ._docstrings import fill_docstring
@@ -355,8 +355,7 @@ class SHOTClassifier(DomainAdaptationClassifier, objective=SHOTObjective):
         check_same_sample_shape(
             self.input_shape_, X_target, "X_target", "the source model"
         )
-        if self.augment:
-            _check_square_images(self.input_shape_, "augment=True")
+        augments_images(self.augment, self.input_shape_)
         self.n_target_samples_ = len(X_target)
         self.source_merger_fraction_ = hypothesis.merger_fraction
         self.validation_index_ = valid_index
