@@ -399,7 +399,7 @@ def cutouts_from_catalog(
                 tile = _open_tile(files, pixel_scale, stack)
                 _process_tile(tile, size, ra, dec, todo, stamps, state, index)
             except OSError as exc:
-                unreadable.append((files, f"unreadable tile {index}: {exc}"))
+                unreadable.append((files, f"unreadable tile: {exc}"))
     for files, reason in unreadable:
         waiting = [i for i in range(n) if not flags[i] and i not in state["done"]]
         for obj in _on_footprint(_footprint(files), size, ra, dec, waiting):
@@ -413,9 +413,7 @@ def cutouts_from_catalog(
         if obj in state["edge"]:
             flags[obj] |= FLAG_EDGE
             index = state["edge"][obj]
-            reasons[obj] = (
-                f"stamp runs off the edge of tile {index} ({tiles[index][0].name})"
-            )
+            reasons[obj] = f"stamp runs off the edge of tile {tiles[index][0].name}"
         else:
             flags[obj] |= FLAG_OFF_TILES
             reasons[obj] = "on no tile"
