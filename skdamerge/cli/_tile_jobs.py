@@ -12,6 +12,7 @@ sent to every worker once (``client.scatter(..., broadcast=True)``). Either way
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -123,7 +124,7 @@ def local_cluster(workers: int):
     Returns
     -------
     distributed.LocalCluster
-        The cluster, without a dashboard.
+        The cluster, without a dashboard, logging errors only.
     """
     from distributed import LocalCluster
 
@@ -132,6 +133,7 @@ def local_cluster(workers: int):
         threads_per_worker=1,
         processes=True,
         dashboard_address=None,
+        silence_logs=logging.ERROR,
     )
 
 
