@@ -12,13 +12,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ._errors import CommandError
+from ._survey_inputs import add_survey_arguments
 
 __all__ = [
     "DESCRIPTION",
     "EPILOG",
     "HELP",
     "add_arguments",
-    "add_survey_arguments",
     "run",
 ]
 
@@ -82,16 +82,6 @@ def _probability(text: str) -> float:
     return value
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0.0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
-    return value
-
-
 def _count(text: str) -> int:
     try:
         value = int(text)
@@ -100,62 +90,6 @@ def _count(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
     return value
-
-
-def add_survey_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
-    """Add the catalog, tile and column options of a survey to ``parser``.
-
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-        The subcommand's parser.
-    prefix : str, default=""
-        Prefix of the option names (``"target-"`` for ``skdamerge fit``); the
-        tile files themselves (``--images``) are added by the caller.
-    """
-    parser.add_argument(
-        f"--{prefix}catalog",
-        type=Path,
-        default=None,
-        metavar="CATALOG",
-        help="source catalog (FITS table, CSV or Parquet) with RA and Dec",
-    )
-    parser.add_argument(
-        f"--{prefix}tiles",
-        default=None,
-        metavar="PATTERN",
-        help="band files of many tiles: a pattern with {band} and wildcards, "
-        "e.g. 'tiles/*_{band}.fits' (quote it; needs --bands)",
-    )
-    if prefix:
-        return
-    parser.add_argument(
-        "--bands",
-        nargs="+",
-        default=None,
-        metavar="BAND",
-        help="band names for {band} in --tiles, in the order of the training "
-        "images, e.g. --bands g r i",
-    )
-    for name, what in (
-        ("id", "object id (default: id, object_id, objid, ...)"),
-        ("ra", "right ascension (default: ra, ra_deg, RAJ2000, ...)"),
-        ("dec", "declination (default: dec, dec_deg, DEJ2000, ...)"),
-    ):
-        parser.add_argument(
-            f"--{name}-column",
-            default=None,
-            metavar="NAME",
-            help=f"catalog column of the {what}, ignoring case",
-        )
-    parser.add_argument(
-        "--pixel-scale",
-        type=_positive_float,
-        default=None,
-        metavar="ARCSEC",
-        help="pixel scale of the training images in arcsec/pixel: tiles off by "
-        "more than 1%% are refused",
-    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -181,7 +115,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="stamps: a .npy file, FITS cube, folder of FITS files or of JPEG/PNG "
         "cutouts; with --catalog: one FITS file per band of one tile",
     )
-    add_survey_arguments(parser)
+    add_survey_arguments(parser, with_id=True)
     parser.add_argument(
         "--out",
         required=True,

@@ -19,20 +19,11 @@ import numpy as np
 
 from ._errors import CommandError
 from ._partial import PartialRun, file_digest
-from ._survey_inputs import SurveyColumns
+from ._survey_inputs import SurveyColumns, flag_counts
 from ._tile_jobs import Job, TileOptions
 from ._tile_plan import NO_TILE
 
 __all__ = ["run_catalog"]
-
-# Names of the flag bits, for the summary line.
-_FLAG_NAMES = {
-    1: "edge",
-    2: "off tiles",
-    4: "masked pixels",
-    8: "invalid coordinates",
-    16: "unreadable tile",
-}
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
@@ -112,15 +103,10 @@ def _summary(table, columns: SurveyColumns, n_tiles: int, threshold: float) -> s
         f"tile(s): {n_mergers} mergers (p_merger >= {threshold:g})"
     )
     if not good.all():
-        counts = [
-            f"{int(np.sum(flag & bit > 0))} {name}"
-            for bit, name in _FLAG_NAMES.items()
-            if np.any(flag & bit)
-        ]
         first = int(np.flatnonzero(~good)[0])
         name = f"{table[columns.id][first]}" if columns.id else f"row {first}"
         text += (
-            f"; {int((~good).sum())} flagged ({', '.join(counts)}; e.g. {name}: "
+            f"; {int((~good).sum())} flagged ({flag_counts(flag)}; e.g. {name}: "
             f"{table['flag_reason'][first]})"
         )
     return text

@@ -2,8 +2,9 @@
 
 ``--catalog`` is read by extension (FITS table, CSV, Parquet). Its id, RA and Dec
 columns are named with ``--id-column``/``--ra-column``/``--dec-column`` or found,
-ignoring case, among common names; a name that matches several columns is an
-error that asks for the option. The tiles are one FITS file per band
+ignoring case, among common names; when several columns match, RA and Dec are an
+error that asks for the option (the id, used in messages only, takes the most
+common name). The tiles are one FITS file per band
 (``--images g.fits r.fits i.fits``, one tile) or a pattern with ``{band}``
 (``--tiles 'tiles/*_{band}.fits'``), expanded for each band of ``--bands`` and
 grouped into tiles by what the wildcards matched.
@@ -11,20 +12,26 @@ grouped into tiles by what the wildcards matched.
 
 from __future__ import annotations
 
+import argparse
 import glob
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from ..datasets._sky_catalog import DEC_NAMES, RA_NAMES, read_catalog
 from ._errors import CommandError
 
 __all__ = [
+    "FLAG_NAMES",
     "ID_NAMES",
+    "add_survey_arguments",
     "SurveyColumns",
     "catalog_columns",
     "expand_tiles",
+    "flag_counts",
     "read_survey_catalog",
     "tile_sets",
 ]
@@ -74,6 +81,107 @@ def read_survey_catalog(path: Path, option: str = "--catalog"):
         ) from None
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0.0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def add_survey_arguments(
+    parser: argparse.ArgumentParser, prefix: str = "", with_id: bool = False
+) -> None:
+    """Add the catalog, tile, band, column and pixel-scale options to ``parser``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+    prefix : str, default=""
+        Prefix of ``--catalog`` and ``--tiles`` (``"target-"`` for ``skdamerge
+        fit``); the tile files of one tile (``--images``) are added by the caller.
+    with_id : bool, default=False
+        Add ``--id-column`` too.
+    """
+    parser.add_argument(
+        f"--{prefix}catalog",
+        type=Path,
+        default=None,
+        metavar="CATALOG",
+        help="source catalog (FITS table, CSV or Parquet) with RA and Dec",
+    )
+    parser.add_argument(
+        f"--{prefix}tiles",
+        default=None,
+        metavar="PATTERN",
+        help="band files of many tiles: a pattern with {band} and wildcards, "
+        "e.g. 'tiles/*_{band}.fits' (quote it; needs --bands)",
+    )
+    parser.add_argument(
+        "--bands",
+        nargs="+",
+        default=None,
+        metavar="BAND",
+        help=f"band names for {{band}} in --{prefix}tiles, in the order of the "
+        "training "
+        "images, e.g. --bands g r i",
+    )
+    columns = [
+        ("id", "object id (default: id, object_id, objid, ...)"),
+        ("ra", "right ascension (default: ra, ra_deg, RAJ2000, ...)"),
+        ("dec", "declination (default: dec, dec_deg, DEJ2000, ...)"),
+    ]
+    for name, what in columns if with_id else columns[1:]:
+        parser.add_argument(
+            f"--{name}-column",
+            default=None,
+            metavar="NAME",
+            help=f"catalog column of the {what}, ignoring case",
+        )
+    parser.add_argument(
+        "--pixel-scale",
+        type=_positive_float,
+        default=None,
+        metavar="ARCSEC",
+        help="pixel scale of the training images in arcsec/pixel: tiles off by "
+        "more than 1%% are refused",
+    )
+
+
+#: Names of the flag bits of :mod:`skdamerge.datasets`, for messages.
+FLAG_NAMES = {
+    1: "edge",
+    2: "off tiles",
+    4: "masked pixels",
+    8: "invalid coordinates",
+    16: "unreadable tile",
+}
+
+
+def flag_counts(flags: np.ndarray) -> str:
+    """Return how many objects have each flag bit, e.g. ``"2 edge, 1 off tiles"``.
+
+    Parameters
+    ----------
+    flags : ndarray of int
+        Flag bit masks, one per object.
+
+    Returns
+    -------
+    str
+        The counts of the bits that occur, comma-separated.
+    """
+    flags = np.asarray(flags)
+    return ", ".join(
+        f"{int(np.sum(flags & bit > 0))} {name}"
+        for bit, name in FLAG_NAMES.items()
+        if np.any(flags & bit)
+    )
+
+
 def _column(
     names: list[str],
     given: str | None,
@@ -92,14 +200,15 @@ def _column(
             f"{option} {given!r} is not a column of the catalog (columns: {names})."
         )
     matches = [name for name in names if name.lower() in candidates]
+    if not required:  # the id is for messages only: the most common name wins
+        matches.sort(key=lambda name: candidates.index(name.lower()))
+        return matches[0] if matches else None
     if len(matches) > 1:
         raise CommandError(
             f"the catalog has several {what} columns {matches}; choose one with "
             f"{option} NAME."
         )
     if not matches:
-        if not required:
-            return None
         raise CommandError(
             f"the catalog has no {what} column (looked for {', '.join(candidates)}, "
             f"ignoring case; columns: {names}); name it with {option} NAME."
