@@ -14,10 +14,12 @@ from skdamerge import __version__  # noqa: E402
 from skdamerge.catalog import classify_catalog  # noqa: E402
 from skdamerge.cli import _tile_jobs, main  # noqa: E402
 from skdamerge.cli._model import load_model  # noqa: E402
+from skdamerge.cli._tile_plan import NO_TILE, plan_tiles  # noqa: E402
 from skdamerge.datasets import (  # noqa: E402
     FLAG_EDGE,
     FLAG_OFF_TILES,
     FLAG_UNREADABLE_TILE,
+    cutouts_from_catalog,
 )
 
 BANDS = ["b0", "b1", "b2"]
@@ -274,6 +276,47 @@ def test_a_truncated_tile_is_flagged_and_the_others_finish(capsys, model_file, s
     assert_same_results(table, expected_table(model_file, catalog, tiles))
 
 
+@pytest.mark.parametrize("broken", [None, "data", "header"])
+def test_tile_plan_gives_the_cutouts_of_all_tiles(tmp_path, broken):
+    tiles, _, _ = _survey(tmp_path)
+    wcs_a = _wcs_of(tiles[0][0])
+    if broken == "data":  # tile A's second band loses half its data
+        path = tiles[0][1]
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif broken == "header":  # tile A's first band: not even its header is left
+        tiles[0][0].write_bytes(tiles[0][0].read_bytes()[:10])
+    rng = np.random.default_rng(0)
+    # positions over both tiles, their edges and overlap, and off them
+    x, y = rng.uniform(-20, 300, 80), rng.uniform(-20, 220, 80)
+    sky = wcs_a.pixel_to_world(x, y)
+    ra = np.append(sky.ra.deg, np.nan)  # and one invalid position
+    dec = np.append(sky.dec.deg, np.nan)
+    catalog = Table({"ra": ra, "dec": dec})
+    reference = cutouts_from_catalog(catalog, tiles, size=SIZE)
+    plan = plan_tiles(ra, dec, tiles, SIZE)
+    assert set(plan.tolist()) <= {NO_TILE, 0, 1}
+    flags = np.zeros(len(catalog), dtype=np.int64)
+    reasons = [""] * len(catalog)
+    for index in (NO_TILE, 0, 1):
+        rows = np.flatnonzero(plan == index)
+        tile = tiles[max(index, 0)]
+        cut = cutouts_from_catalog(catalog[rows], [tile], size=SIZE)
+        flags[rows] = cut.flags
+        for row, reason in zip(rows, cut.reasons, strict=True):
+            reasons[row] = reason
+        good = cut.flags == 0
+        np.testing.assert_array_equal(cut.images[good], reference.images[rows[good]])
+    np.testing.assert_array_equal(flags, reference.flags)
+    assert reasons == reference.reasons
+
+
+def _wcs_of(path):
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    return WCS(fits.getheader(path))
+
+
 def _recording(monkeypatch, fail_on=None):
     """Record the first band file of every tile classified; fail on call ``fail_on``."""
     calls = []
@@ -298,6 +341,7 @@ def test_resume_finishes_an_interrupted_run(capsys, model_file, survey, monkeypa
     calls = _recording(monkeypatch, fail_on=2)
     status, _, err = predict(capsys, model_file, folder)
     assert_one_line_error(status, err, "interrupted")
+    assert "1 finished tile(s) are kept" in err and "--resume" in err
     partial = folder / "mergers.fits.partial"
     assert not (folder / "mergers.fits").exists()
     assert sorted(p.name for p in partial.glob("*.npz")) == ["tile-000000.npz"]

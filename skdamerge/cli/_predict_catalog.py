@@ -12,6 +12,7 @@ object, in input order, every input column kept, plus ``p_merger``, ``is_merger`
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -191,19 +192,30 @@ def run_catalog(args: argparse.Namespace) -> int:
         progress.advance(len(job.rows))
 
     try:
-        if args.workers > 1 or args.scheduler is not None:
-            run_dask(
-                pipeline,
-                todo,
-                options,
-                done,
-                workers=args.workers,
-                scheduler=args.scheduler,
+        try:
+            if args.workers > 1 or args.scheduler is not None:
+                run_dask(
+                    pipeline,
+                    todo,
+                    options,
+                    done,
+                    workers=args.workers,
+                    scheduler=args.scheduler,
+                )
+            else:
+                run_serial(pipeline, todo, options, done)
+        finally:
+            progress.close()
+    except BaseException:
+        kept = len(partial.finished())
+        if kept:
+            print(
+                f"skdamerge predict: the results of {kept} finished tile(s) are kept "
+                f"in {str(partial.folder)!r}; run the same command with --resume to "
+                "go on.",
+                file=sys.stderr,
             )
-        else:
-            run_serial(pipeline, todo, options, done)
-    finally:
-        progress.close()
+        raise
     result = _assemble(table, partial)
     result.meta["MODEL"] = type(pipeline).__name__
     result.meta["METHOD"] = str(model.get("method", ""))

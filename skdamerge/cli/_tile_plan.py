@@ -10,7 +10,9 @@ tile that cannot be read (any object, when not even the tile's header can be
 read), it goes to the first such tile and is flagged unreadable there; otherwise
 it is cut from the first tile that covers part of its stamp (and flagged at the
 edge). Objects on no tile, or with invalid coordinates, go to no tile (-1). The
-tiles are opened memory-mapped: only their headers are read.
+tiles are opened memory-mapped: only their headers are read; a search on the sky
+finds the objects near each tile, so that the plan of a large catalog over many
+tiles does not test every object against every tile.
 """
 
 from __future__ import annotations
@@ -57,6 +59,56 @@ def _on_footprint(footprint, size, ra, dec, objects) -> np.ndarray:
     )
 
 
+def _grids(tiles, pixel_scale) -> list:
+    """``(wcs, shape)`` of each tile, None for a tile that cannot be read."""
+    grids = []
+    for files in tiles:
+        with ExitStack() as stack:
+            try:
+                tile = _open_tile(files, pixel_scale, stack)
+            except OSError:
+                grids.append(None)
+                continue
+            grids.append((tile.wcs, tile.shape))
+    return grids
+
+
+def _near_tiles(grids, size, ra, dec, objects) -> dict[int, np.ndarray]:
+    """Objects within a stamp of each readable tile, from a search on the sky.
+
+    Each tile is bounded by the circle around its centre through its corners
+    widened by a stamp (and 10%); a k-d tree over the objects
+    (:func:`astropy.coordinates.search_around_sky`) finds the objects inside, so
+    that the exact pixel test runs on a tile's neighbours only.
+    """
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord, search_around_sky
+
+    readable = [index for index, grid in enumerate(grids) if grid is not None]
+    if not readable or not len(objects):
+        return {}
+    centres, radii = [], []
+    for index in readable:
+        wcs, (ny, nx) = grids[index]
+        x = np.array([(nx - 1) / 2, -size, nx + size, -size, nx + size])
+        y = np.array([(ny - 1) / 2, -size, -size, ny + size, ny + size])
+        points = wcs.pixel_to_world(x, y)
+        centres.append(points[0])
+        radii.append(1.1 * float(np.max(points[0].separation(points[1:]).deg)))
+    centre = SkyCoord(centres)
+    radii = np.array(radii)
+    sky = SkyCoord(ra[objects] * u.deg, dec[objects] * u.deg, frame="icrs")
+    tile_of, object_of, separation, _ = search_around_sky(
+        centre, sky, float(radii.max()) * u.deg
+    )
+    inside = separation.deg <= radii[tile_of]
+    tile_of, object_of = tile_of[inside], object_of[inside]
+    return {
+        index: np.sort(objects[object_of[tile_of == k]])
+        for k, index in enumerate(readable)
+    }
+
+
 def plan_tiles(
     ra: np.ndarray,
     dec: np.ndarray,
@@ -94,30 +146,29 @@ def plan_tiles(
     valid = np.isfinite(ra) & np.isfinite(dec)
     full = np.full(n, NO_TILE, dtype=np.int64)
     partial = np.full(n, NO_TILE, dtype=np.int64)
-    unreadable = []
-    for index, files in enumerate(tiles):
-        todo = np.flatnonzero(valid & (full == NO_TILE))
+    grids = _grids(tiles, pixel_scale)
+    near = _near_tiles(grids, size, ra, dec, np.flatnonzero(valid))
+    for index, grid in enumerate(grids):
+        if grid is None:
+            continue
+        candidates = near.get(index, np.empty(0, dtype=np.int64))
+        todo = candidates[full[candidates] == NO_TILE]
         if not len(todo):
-            break
-        with ExitStack() as stack:
-            try:
-                tile = _open_tile(files, pixel_scale, stack)
-            except OSError:
-                unreadable.append(index)
-                continue
-            x, y = _pixels(tile.wcs, ra[todo], dec[todo])
-            near = _near(tile.shape, size, x, y)
-            for obj, xi, yi in zip(todo[near], x[near], y[near], strict=True):
-                coverage = _coverage(tile.shape, size, xi, yi)
-                if coverage == "full":
-                    full[obj] = index
-                elif coverage == "partial" and partial[obj] == NO_TILE:
-                    partial[obj] = index
+            continue
+        wcs, shape = grid
+        x, y = _pixels(wcs, ra[todo], dec[todo])
+        for obj, xi, yi in zip(todo, x, y, strict=True):
+            coverage = _coverage(shape, size, xi, yi)
+            if coverage == "full":
+                full[obj] = index
+            elif coverage == "partial" and partial[obj] == NO_TILE:
+                partial[obj] = index
     plan = full
     rest = np.flatnonzero(valid & (plan == NO_TILE))
     plan[rest] = partial[rest]
     # an object that no readable tile covers fully is flagged by the first
     # unreadable tile whose footprint it lies on
+    unreadable = [index for index, grid in enumerate(grids) if grid is None]
     for index in reversed(unreadable):
         on = _on_footprint(_footprint(tiles[index]), size, ra, dec, rest)
         plan[on] = index
