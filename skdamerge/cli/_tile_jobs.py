@@ -2,12 +2,13 @@
 
 Each job is one tile and the catalog rows cut from it (see :mod:`._tile_plan`);
 :func:`classify_tile` runs :func:`skdamerge.catalog.classify_catalog` on those
-rows and that tile alone, so a process holds the stamps of one tile at a time and
-classifies them in batches. :func:`run_serial` runs the jobs in order;
-:func:`run_dask` runs them on a ``distributed`` cluster (a ``LocalCluster`` of
-``workers`` single-threaded processes, or an existing scheduler), with the model
-sent to every worker once (``client.scatter(..., broadcast=True)``). Either way
-``done(job, results)`` is called in this process as each tile finishes.
+rows and that tile alone, a few batches of objects at a time, so a process holds
+a few batches of stamps, whatever the size of the catalog or of the tile.
+:func:`run_serial` runs the jobs in order; :func:`run_dask` runs them on a
+``distributed`` cluster (a ``LocalCluster`` of ``workers`` single-threaded
+processes, or an existing scheduler), with the model sent to every worker once
+(``client.scatter(..., broadcast=True)``). Either way ``done(job, results)`` is
+called in this process as each tile finishes.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 __all__ = ["Job", "TileOptions", "classify_tile", "run_dask", "run_serial"]
+
+# Batches of stamps cut and held at a time, per tile.
+_CHUNK_BATCHES = 8
 
 
 class Job(NamedTuple):
@@ -70,6 +74,12 @@ def classify_tile(
     dict
         ``p_merger``, ``is_merger``, ``flag`` and ``flag_reason`` arrays, in the
         order of ``coordinates``.
+
+    Notes
+    -----
+    The objects are cut and classified a few batches at a time (eight times
+    ``options.batch_size``), so memory holds that many stamps at most, however
+    many objects the tile holds.
     """
     from ..catalog import OUTPUT_COLUMNS, classify_catalog
 
@@ -78,18 +88,27 @@ def classify_tile(
 
         if torch.get_num_threads() != torch_threads:
             torch.set_num_threads(torch_threads)
-    table = classify_catalog(
-        model,
-        coordinates,
-        list(files),
-        size=options.size,
-        threshold=options.threshold,
-        batch_size=options.batch_size,
-        ra_column=options.ra_column,
-        dec_column=options.dec_column,
-        pixel_scale=options.pixel_scale,
-    )
-    return {name: np.asarray(table[name]) for name in OUTPUT_COLUMNS}
+    parts = []
+    # a few batches of stamps at a time: a crowded tile never fills the memory
+    step = _CHUNK_BATCHES * options.batch_size
+    for start in range(0, max(len(coordinates), 1), step):
+        parts.append(
+            classify_catalog(
+                model,
+                coordinates[start : start + step],
+                list(files),
+                size=options.size,
+                threshold=options.threshold,
+                batch_size=options.batch_size,
+                ra_column=options.ra_column,
+                dec_column=options.dec_column,
+                pixel_scale=options.pixel_scale,
+            )
+        )
+    return {
+        name: np.concatenate([np.asarray(part[name]) for part in parts])
+        for name in OUTPUT_COLUMNS
+    }
 
 
 Done = Callable[[Job, dict[str, np.ndarray]], None]
