@@ -53,7 +53,8 @@ def survey_target(args: argparse.Namespace, shape: tuple[int, ...]) -> np.ndarra
     Returns
     -------
     ndarray of shape (n_unflagged, channels, height, width), float32
-        The stamps with ``flag == 0``, in catalog order.
+        The usable stamps (flags free of
+        :data:`~skdamerge.datasets.FLAGS_UNUSABLE`), in catalog order.
 
     Raises
     ------
@@ -61,9 +62,10 @@ def survey_target(args: argparse.Namespace, shape: tuple[int, ...]) -> np.ndarra
         If the source images are not square, the catalog, columns or tiles are
         wrong (the message names the option), or every stamp is flagged.
     """
-    from ..datasets import cutouts_from_catalog
+    from ..datasets import FLAG_RESAMPLED, FLAGS_UNUSABLE, cutouts_from_catalog
     from ._survey_inputs import (
         catalog_columns,
+        check_resample_options,
         flag_counts,
         read_survey_catalog,
         tile_sets,
@@ -75,6 +77,7 @@ def survey_target(args: argparse.Namespace, shape: tuple[int, ...]) -> np.ndarra
             f"--source images are {height}x{width}; stamps cut from a survey are "
             "square: use square source images."
         )
+    check_resample_options(args)
     table = read_survey_catalog(args.target_catalog, "--target-catalog")
     columns = catalog_columns(
         table, ra_column=args.ra_column, dec_column=args.dec_column
@@ -90,15 +93,19 @@ def survey_target(args: argparse.Namespace, shape: tuple[int, ...]) -> np.ndarra
             ra_column=columns.ra,
             dec_column=columns.dec,
             pixel_scale=args.pixel_scale,
+            resample=args.resample,
         )
     except ValueError as error:
         option = "--target-images" if args.target_images else "--target-tiles"
         raise CommandError(f"{option}: {error}") from None
-    good = cut.flags == 0
+    good = (cut.flags & FLAGS_UNUSABLE) == 0
     n_good, n = int(good.sum()), len(table)
     text = f"target: {n_good} of {n} catalog objects used"
+    if np.any(cut.flags & FLAG_RESAMPLED):
+        text += f" ({int(np.sum(cut.flags & FLAG_RESAMPLED > 0))} resampled)"
     if n_good < n:
-        text += f"; {n - n_good} flagged ({flag_counts(cut.flags)})"
+        unusable = cut.flags & FLAGS_UNUSABLE
+        text += f"; {n - n_good} flagged ({flag_counts(unusable)})"
     print(text, file=sys.stderr, flush=True)
     if not n_good:
         raise CommandError(

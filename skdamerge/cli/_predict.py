@@ -185,6 +185,7 @@ _SURVEY_ONLY = {
     "ra_column": None,
     "dec_column": None,
     "pixel_scale": None,
+    "resample": False,
     "overwrite": False,
     "resume": False,
     "workers": 1,

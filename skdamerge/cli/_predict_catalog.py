@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..datasets._cutouts import FLAG_RESAMPLED, FLAGS_UNUSABLE
 from ._errors import CommandError
 from ._partial import PartialRun, file_digest
 from ._survey_inputs import SurveyColumns, flag_counts
@@ -66,6 +67,7 @@ def _inputs(args, columns: SurveyColumns, tiles, options: TileOptions) -> dict:
         "size": options.size,
         "threshold": options.threshold,
         "pixel_scale": options.pixel_scale,
+        "resample": options.resample,
     }
 
 
@@ -97,17 +99,20 @@ def _assemble(table, partial: PartialRun):
 
 def _summary(table, columns: SurveyColumns, n_tiles: int, threshold: float) -> str:
     flag = np.asarray(table["flag"])
-    good = flag == 0
+    good = (flag & FLAGS_UNUSABLE) == 0
     n_mergers = int(np.sum(np.asarray(table["is_merger"])))
     text = (
         f"classified {int(good.sum())} of {len(table)} objects on {n_tiles} "
         f"tile(s): {n_mergers} mergers (p_merger >= {threshold:g})"
     )
+    if np.any(flag & FLAG_RESAMPLED):
+        text += f"; {int(np.sum(flag & FLAG_RESAMPLED > 0))} resampled"
     if not good.all():
         first = int(np.flatnonzero(~good)[0])
         name = f"{table[columns.id][first]}" if columns.id else f"row {first}"
         text += (
-            f"; {int((~good).sum())} flagged ({flag_counts(flag)}; e.g. {name}: "
+            f"; {int((~good).sum())} flagged ({flag_counts(flag & FLAGS_UNUSABLE)}; "
+            f"e.g. {name}: "
             f"{table['flag_reason'][first]})"
         )
     return text
@@ -142,11 +147,17 @@ def run_catalog(args: argparse.Namespace) -> int:
     from ..datasets._sky_catalog import sky_coordinates
     from ._model import load_model
     from ._progress import CountProgress
-    from ._survey_inputs import catalog_columns, read_survey_catalog, tile_sets
+    from ._survey_inputs import (
+        catalog_columns,
+        check_resample_options,
+        read_survey_catalog,
+        tile_sets,
+    )
     from ._tile_jobs import run_dask, run_serial
     from ._tile_plan import plan_tiles
 
     _check_out(args.out, args.overwrite)
+    check_resample_options(args)
     model = load_model(args.model, allow_pickle=args.allow_pickle)
     pipeline = model["pipeline"]
     shape = tuple(model["input_shape"])
@@ -167,10 +178,13 @@ def run_catalog(args: argparse.Namespace) -> int:
         ra_column=columns.ra,
         dec_column=columns.dec,
         pixel_scale=args.pixel_scale,
+        resample=args.resample,
     )
     ra, dec, _ = sky_coordinates(table, columns.ra, columns.dec)
     try:
-        plan = plan_tiles(ra, dec, tiles, options.size, options.pixel_scale)
+        plan = plan_tiles(
+            ra, dec, tiles, options.size, options.pixel_scale, options.resample
+        )
     except ValueError as error:
         option = "--images" if args.images is not None else "--tiles"
         raise CommandError(f"{option}: {error}") from None

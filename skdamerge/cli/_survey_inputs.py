@@ -30,6 +30,7 @@ __all__ = [
     "add_survey_arguments",
     "SurveyColumns",
     "catalog_columns",
+    "check_resample_options",
     "expand_tiles",
     "flag_counts",
     "read_survey_catalog",
@@ -147,7 +148,13 @@ def add_survey_arguments(
         default=None,
         metavar="ARCSEC",
         help="pixel scale of the training images in arcsec/pixel: tiles off by "
-        "more than 1%% are refused",
+        "more than 1%% are refused (or resampled with --resample)",
+    )
+    parser.add_argument(
+        "--resample",
+        action="store_true",
+        help="resample tiles at another pixel scale to --pixel-scale (needs the "
+        "package reproject); their objects get flag 32",
     )
 
 
@@ -158,6 +165,7 @@ FLAG_NAMES = {
     4: "masked pixels",
     8: "invalid coordinates",
     16: "unreadable tile",
+    32: "resampled",
 }
 
 
@@ -322,6 +330,35 @@ def expand_tiles(
                 "every tile needs one file per band."
             )
     return [tuple(files[key] for files in found) for key in keys]
+
+
+def check_resample_options(args: argparse.Namespace) -> None:
+    """Check ``--resample``: it needs ``--pixel-scale`` and the package reproject.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options.
+
+    Raises
+    ------
+    CommandError
+        If ``--resample`` is given without ``--pixel-scale`` or reproject.
+    """
+    if not args.resample:
+        return
+    if args.pixel_scale is None:
+        raise CommandError(
+            "--resample needs --pixel-scale, the pixel scale of the training "
+            "images (arcsec/pixel) to resample the tiles to."
+        )
+    try:
+        import reproject  # noqa: F401
+    except ImportError:
+        raise CommandError(
+            "--resample needs the package reproject: pip install reproject (or "
+            "pip install 'skdamerge[io]')."
+        ) from None
 
 
 def tile_sets(

@@ -45,6 +45,7 @@ class TileOptions(NamedTuple):
     ra_column: str
     dec_column: str
     pixel_scale: float | None
+    resample: bool = False
 
 
 def classify_tile(
@@ -103,6 +104,7 @@ def classify_tile(
                 ra_column=options.ra_column,
                 dec_column=options.dec_column,
                 pixel_scale=options.pixel_scale,
+                resample=options.resample,
             )
         )
     return {

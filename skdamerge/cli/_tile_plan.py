@@ -23,7 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets._cutouts import _coverage, _footprint, _open_tile, _pixels
+from ..datasets._cutouts import (
+    _coverage,
+    _footprint,
+    _open_tile,
+    _pixels,
+    native_size,
+)
 
 __all__ = ["NO_TILE", "plan_tiles"]
 
@@ -59,21 +65,22 @@ def _on_footprint(footprint, size, ra, dec, objects) -> np.ndarray:
     )
 
 
-def _grids(tiles, pixel_scale) -> list:
-    """``(wcs, shape)`` of each tile, None for a tile that cannot be read."""
+def _grids(tiles, size, pixel_scale, resample) -> list:
+    """``(wcs, shape, stamp side in its pixels)`` per tile, None if unreadable."""
     grids = []
     for files in tiles:
         with ExitStack() as stack:
             try:
-                tile = _open_tile(files, pixel_scale, stack)
+                tile = _open_tile(files, pixel_scale, stack, resample)
             except OSError:
                 grids.append(None)
                 continue
-            grids.append((tile.wcs, tile.shape))
+            native = native_size(tile, size, pixel_scale)
+            grids.append((tile.wcs, tile.shape, native))
     return grids
 
 
-def _near_tiles(grids, size, ra, dec, objects) -> dict[int, np.ndarray]:
+def _near_tiles(grids, ra, dec, objects) -> dict[int, np.ndarray]:
     """Objects within a stamp of each readable tile, from a search on the sky.
 
     Each tile is bounded by the circle around its centre through its corners
@@ -89,9 +96,9 @@ def _near_tiles(grids, size, ra, dec, objects) -> dict[int, np.ndarray]:
         return {}
     centres, radii = [], []
     for index in readable:
-        wcs, (ny, nx) = grids[index]
-        x = np.array([(nx - 1) / 2, -size, nx + size, -size, nx + size])
-        y = np.array([(ny - 1) / 2, -size, -size, ny + size, ny + size])
+        wcs, (ny, nx), native = grids[index]
+        x = np.array([(nx - 1) / 2, -native, nx + native, -native, nx + native])
+        y = np.array([(ny - 1) / 2, -native, -native, ny + native, ny + native])
         points = wcs.pixel_to_world(x, y)
         centres.append(points[0])
         radii.append(1.1 * float(np.max(points[0].separation(points[1:]).deg)))
@@ -115,6 +122,7 @@ def plan_tiles(
     tiles: Sequence[tuple[Path, ...]],
     size: int,
     pixel_scale: float | None = None,
+    resample: bool = False,
 ) -> np.ndarray:
     """Return the index of the tile that each object is cut from.
 
@@ -128,6 +136,9 @@ def plan_tiles(
         Side of the stamps in pixels.
     pixel_scale : float or None, default=None
         Expected pixel scale in arcsec/pixel, checked on every tile.
+    resample : bool, default=False
+        Tiles at another pixel scale will be resampled: their stamps cover
+        ``size * pixel_scale / scale`` of their pixels.
 
     Returns
     -------
@@ -146,8 +157,8 @@ def plan_tiles(
     valid = np.isfinite(ra) & np.isfinite(dec)
     full = np.full(n, NO_TILE, dtype=np.int64)
     partial = np.full(n, NO_TILE, dtype=np.int64)
-    grids = _grids(tiles, pixel_scale)
-    near = _near_tiles(grids, size, ra, dec, np.flatnonzero(valid))
+    grids = _grids(tiles, size, pixel_scale, resample)
+    near = _near_tiles(grids, ra, dec, np.flatnonzero(valid))
     for index, grid in enumerate(grids):
         if grid is None:
             continue
@@ -155,10 +166,10 @@ def plan_tiles(
         todo = candidates[full[candidates] == NO_TILE]
         if not len(todo):
             continue
-        wcs, shape = grid
+        wcs, shape, native = grid
         x, y = _pixels(wcs, ra[todo], dec[todo])
         for obj, xi, yi in zip(todo, x, y, strict=True):
-            coverage = _coverage(shape, size, xi, yi)
+            coverage = _coverage(shape, native, xi, yi)
             if coverage == "full":
                 full[obj] = index
             elif coverage == "partial" and partial[obj] == NO_TILE:
