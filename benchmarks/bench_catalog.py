@@ -6,10 +6,11 @@ overlapping by a stamp) and a catalog of objects at random positions on them. A
 small source-only model is trained for one epoch with ``skdamerge fit`` (its
 weights do not matter for speed). Then the same command line,
 ``skdamerge predict --model M --catalog CAT --tiles 'tiles/*_{band}.fits' ...``,
-runs in this process and with ``--workers N`` (a ``distributed.LocalCluster`` of N
-single-threaded processes), and the script prints the objects per second of each
-(wall time of the whole command, cluster start-up included) and checks that both
-catalogs are equal.
+runs in this process, with ``--workers N`` (a ``distributed.LocalCluster`` of N
+single-threaded processes started by the command: start-up included), and with
+``--scheduler`` on a cluster of N processes started beforehand (the steady state
+of a long run). The script prints the objects per second of each (wall time of the
+whole command) and checks that the catalogs are equal.
 
 Run::
 
@@ -20,6 +21,9 @@ Run::
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -131,6 +135,39 @@ def _values(column) -> np.ndarray:
     return np.ma.filled(np.ma.asarray(column, dtype=float), np.nan)
 
 
+@contextlib.contextmanager
+def warm_cluster(workers: int):
+    """A local cluster of ``workers`` processes that have imported skdamerge."""
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        client.run(importlib.import_module, "skdamerge.catalog")
+        yield cluster.scheduler_address
+
+
+def report(label: str, seconds: float, serial, path: Path, args) -> None:
+    """Print the rate of a parallel run and whether its catalog is the serial one."""
+    from astropy.table import Table
+
+    parallel = Table.read(path)
+    same = all(
+        np.array_equal(_values(serial[c]), _values(parallel[c]), equal_nan=True)
+        for c in ("flag", "is_merger", "p_merger")
+    )
+    print(
+        f"{label:<24} {seconds:6.1f} s  {args.objects / seconds:8.0f} objects/s  "
+        f"(same catalog: {same})"
+    )
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--objects", type=int, default=4000)
@@ -154,20 +191,16 @@ def main(argv=None) -> None:
         )
         seconds = predict(folder, model, "serial.fits", "--threads", "1")
         rate = args.objects / seconds
-        print(f"serial (1 torch thread): {seconds:6.1f} s  {rate:8.0f} objects/s")
+        print(f"{'serial, 1 torch thread':<24} {seconds:6.1f} s  {rate:8.0f} objects/s")
         serial = Table.read(folder / "serial.fits")
         for workers in args.workers:
             out = f"workers{workers}.fits"
             seconds = predict(folder, model, out, "--workers", str(workers))
-            parallel = Table.read(folder / out)
-            same = all(
-                np.array_equal(_values(serial[c]), _values(parallel[c]), equal_nan=True)
-                for c in ("flag", "is_merger", "p_merger")
-            )
-            print(
-                f"--workers {workers}:              {seconds:6.1f} s  "
-                f"{args.objects / seconds:8.0f} objects/s  (same catalog: {same})"
-            )
+            report(f"--workers {workers} (cold)", seconds, serial, folder / out, args)
+            with warm_cluster(workers) as address:
+                out = f"warm{workers}.fits"
+                seconds = predict(folder, model, out, "--scheduler", address)
+            report(f"--scheduler, {workers} warm", seconds, serial, folder / out, args)
 
 
 if __name__ == "__main__":
