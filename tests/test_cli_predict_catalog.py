@@ -222,6 +222,7 @@ def test_input_errors_name_the_option_and_write_nothing(capsys, model_file, surv
     cases = [
         (["--catalog", folder / "broken.fits"], ["--catalog", "broken.fits"]),
         (["--catalog", folder / "absent.csv"], ["--catalog", "does not exist"]),
+        (["--images", folder, *tiles[0][1:]], ["--images", "is not a file"]),
         (["--images", *tiles[0][:2]], ["--images", "2 file(s)", "3 channel"]),
         (["--tiles", f"{folder}/tile*_{{band}}.fits"], ["--bands"]),
         (["--tiles", f"{folder}/tile*.fits", "--bands", *BANDS], ["{band}"]),
@@ -250,6 +251,11 @@ def test_input_errors_name_the_option_and_write_nothing(capsys, model_file, surv
         assert _nothing_written(folder)
     status, _, err = predict(capsys, model_file, folder, out="mergers.txt")
     assert_one_line_error(status, err, "--out", "extension")
+    # a tile without one of its bands
+    tiles[1][2].unlink()
+    status, _, err = predict(capsys, model_file, folder)
+    assert_one_line_error(status, err, "--tiles", "1 tile(s) have no 'b2' file")
+    assert _nothing_written(folder)
     # stamp-only use of survey options
     status, _, err = run(
         capsys, "predict", "--model", model_file, "--images", folder,
@@ -393,6 +399,17 @@ def test_overwrite_discards_partial_results(capsys, model_file, survey, monkeypa
     assert status == 0, err
     assert calls[0] == "tileA_b0.fits"  # started again from the first tile
     assert not (folder / "mergers.fits.partial").exists()
+
+
+def test_an_unreachable_scheduler_is_named(capsys, model_file, survey, monkeypatch):
+    pytest.importorskip("distributed")
+    folder, _, _ = survey
+    monkeypatch.setattr(_tile_jobs, "_CONNECT_SECONDS", 1)
+    status, _, err = predict(
+        capsys, model_file, folder, "--scheduler", "tcp://127.0.0.1:9"
+    )
+    assert_one_line_error(status, err, "--scheduler", "tcp://127.0.0.1:9")
+    assert _nothing_written(folder)  # no partial results left to resume
 
 
 @pytest.fixture

@@ -222,7 +222,9 @@ def run_catalog(args: argparse.Namespace) -> int:
             progress.close()
     except BaseException:
         kept = len(partial.finished())
-        if kept:
+        if not kept:  # nothing to resume
+            partial.remove()
+        else:
             print(
                 f"skdamerge predict: the results of {kept} finished tile(s) are kept "
                 f"in {str(partial.folder)!r}; run the same command with --resume to "

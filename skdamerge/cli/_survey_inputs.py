@@ -417,7 +417,10 @@ def tile_sets(
             )
         missing = [name for name in images if not Path(name).is_file()]
         if missing:
-            raise CommandError(f"{images_option}: {missing[0]!r} does not exist.")
+            raise CommandError(
+                f"{images_option}: {str(missing[0])!r} is not a file (pass one FITS "
+                "file per band)."
+            )
         return [tuple(Path(name) for name in images)]
     if bands is None:
         raise CommandError(

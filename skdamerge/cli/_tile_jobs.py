@@ -25,6 +25,8 @@ __all__ = ["Job", "TileOptions", "classify_tile", "run_dask", "run_serial"]
 
 # Batches of stamps cut and held at a time, per tile.
 _CHUNK_BATCHES = 8
+# Seconds to wait for a scheduler given with --scheduler.
+_CONNECT_SECONDS = 20
 
 
 class Job(NamedTuple):
@@ -170,7 +172,16 @@ def _client(workers: int, scheduler: str | None):
             "'skdamerge[dask]'."
         ) from None
     if scheduler is not None:
-        with Client(scheduler) as client:
+        try:
+            client = Client(scheduler, timeout=_CONNECT_SECONDS)
+        except (OSError, TimeoutError, ValueError) as error:
+            from ._errors import CommandError
+
+            raise CommandError(
+                f"--scheduler {scheduler!r}: could not connect to a Dask scheduler "
+                f"({error}); check the address (e.g. tcp://host:8786)."
+            ) from None
+        with client:
             yield client
         return
     with local_cluster(workers) as cluster, Client(cluster) as client:
