@@ -412,6 +412,17 @@ def test_an_unreachable_scheduler_is_named(capsys, model_file, survey, monkeypat
     assert _nothing_written(folder)  # no partial results left to resume
 
 
+def test_a_foreign_partial_folder_is_left_alone(capsys, model_file, survey):
+    folder, _, _ = survey
+    foreign = folder / "mergers.fits.partial"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("not skdamerge's")
+    for options in ([], ["--resume"], ["--overwrite"]):
+        status, _, err = predict(capsys, model_file, folder, *options)
+        assert_one_line_error(status, err, "mergers.fits.partial", "no partial results")
+    assert (foreign / "notes.txt").read_text() == "not skdamerge's"
+
+
 @pytest.fixture
 def threaded_cluster(monkeypatch):
     """Local clusters of worker threads in this process (quick to start)."""
