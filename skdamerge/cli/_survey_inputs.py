@@ -112,7 +112,8 @@ def add_survey_arguments(
         type=Path,
         default=None,
         metavar="CATALOG",
-        help="source catalog (FITS table, CSV or Parquet) with RA and Dec",
+        help="catalog of the survey's objects (FITS table, CSV or Parquet) with "
+        "RA and Dec",
     )
     parser.add_argument(
         f"--{prefix}tiles",
