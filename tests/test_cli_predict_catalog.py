@@ -151,6 +151,25 @@ def test_one_tile_csv_sexagesimal_threshold_and_quiet(capsys, model_file, survey
     assert "(p_merger >= 0.3)" in out
 
 
+def test_tiles_take_the_band_order_of_the_model_file(
+    capsys, model_file, survey, tmp_path
+):
+    from skdamerge import save_model
+
+    folder, tiles, catalog = survey
+    pipeline = load_model(model_file)["pipeline"]
+    with_bands = tmp_path / "with_bands.skdm"
+    save_model(with_bands, pipeline, n_source=48, bands=BANDS)
+    status, _, err = run(
+        capsys, "predict", "--model", with_bands, "--catalog",
+        folder / "objects.fits", "--tiles", f"{folder}/tile*_{{band}}.fits",
+        "--threads", "1", "--out", folder / "mergers.fits",
+    )  # fmt: skip
+    assert status == 0, err
+    table = Table.read(folder / "mergers.fits")
+    assert_same_results(table, expected_table(model_file, catalog, tiles))
+
+
 def test_parquet_catalog_in_and_out(capsys, model_file, survey):
     pytest.importorskip("pyarrow")
     folder, tiles, catalog = survey

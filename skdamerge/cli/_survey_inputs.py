@@ -128,8 +128,8 @@ def add_survey_arguments(
         default=None,
         metavar="BAND",
         help=f"band names for {{band}} in --{prefix}tiles, in the order of the "
-        "training "
-        "images, e.g. --bands g r i",
+        "training images, e.g. --bands g r i"
+        + ("" if prefix else " (default: the bands recorded in the model file)"),
     )
     columns = [
         ("id", "object id (default: id, object_id, objid, ...)"),
@@ -379,7 +379,8 @@ def tile_sets(
     pattern : str or None
         A ``{band}`` pattern (needs ``bands``).
     bands : sequence of str or None
-        The band names, in the order of the model's channels.
+        The band names, in the order of the model's channels (``--bands``, or
+        those recorded in the model file).
     n_channels : int
         Channels of the model's images: the number of bands needed.
     prefix : str, default=""
@@ -426,6 +427,6 @@ def tile_sets(
     if bands is None:
         raise CommandError(
             f"{tiles_option} needs the band names: pass --bands, e.g. --bands g r i "
-            "(in the order of the training images)."
+            "(in the order of the training images; the model file records none)."
         )
     return expand_tiles(pattern, bands, tiles_option)
