@@ -144,6 +144,13 @@ print(f"predicted merger fraction: {(p_merger > 0.5).mean():.2f}, true: 0.10")
 # :func:`skdamerge.save_model`, which each worker reads with
 # :func:`skdamerge.load_model`. With one torch thread per process,
 # ``n_processes`` workers use ``n_processes`` cores without competing.
+#
+# When the survey is a source catalog and FITS image tiles rather than ready-made
+# cutouts, the command line does all of this: ``skdamerge predict --model M
+# --catalog objects.fits --tiles 'tiles/*_{band}.fits' --bands g r i --workers 4
+# --out mergers.fits`` cuts and classifies the tiles in parallel with Dask, keeps
+# each finished tile, and goes on after an interruption with ``--resume`` (see
+# :ref:`survey`).
 
 # %%
 # Remove the temporary files.

@@ -23,7 +23,7 @@ import numpy as np
 from ._files import write_atomic
 from ._param_validation import HasMethods, Interval, validate_params
 from ._validation import resolve_positive_class
-from .datasets._cutouts import cutouts_from_catalog
+from .datasets._cutouts import FLAGS_UNUSABLE, cutouts_from_catalog
 from .datasets._sky_catalog import catalog_format, read_catalog
 from .metrics._fitted import fitted_attribute, predict_proba_in
 
@@ -77,6 +77,7 @@ def _check_bands(model: Any, n_bands: int) -> None:
         "ra_column": [str, None],
         "dec_column": [str, None],
         "pixel_scale": [Interval(Real, 0, None, closed="neither"), None],
+        "resample": ["boolean"],
     },
     prefer_skip_nested_validation=True,
 )
@@ -92,6 +93,7 @@ def classify_catalog(
     ra_column: str | None = None,
     dec_column: str | None = None,
     pixel_scale: float | None = None,
+    resample: bool = False,
 ):
     """Classify every object of a catalog on its FITS image tiles.
 
@@ -128,15 +130,20 @@ def classify_catalog(
         Coordinate columns; by default found among common names.
     pixel_scale : float, optional
         Expected pixel scale in arcsec/pixel; a tile off by more than 1% is an
-        error (nothing is resampled).
+        error, unless ``resample``.
+    resample : bool, default=False
+        Resample the stamps of tiles at another pixel scale to ``pixel_scale``
+        (needs reproject); they get ``FLAG_RESAMPLED`` and are classified (see
+        :func:`~skdamerge.datasets.cutouts_from_catalog`).
 
     Returns
     -------
     astropy.table.Table
         One row per input object, in input order, with every input column and
         ``p_merger`` (float, NaN where flagged), ``is_merger`` (bool, False where
-        flagged), ``flag`` (bit mask, see :mod:`skdamerge.datasets`, 0 = good)
-        and ``flag_reason`` (text, "" when good). ``meta`` records ``MODEL``
+        flagged), ``flag`` (bit mask, see :mod:`skdamerge.datasets`, 0 = good;
+        ``FLAG_RESAMPLED`` alone marks a resampled stamp that was classified)
+        and ``flag_reason`` (text, "" when 0). ``meta`` records ``MODEL``
         (the model class), ``SKDAMVER`` (the skdamerge version), ``THRESH``
         and ``STAMPSZ`` (the stamp side).
 
@@ -182,11 +189,12 @@ def classify_catalog(
         ra_column=ra_column,
         dec_column=dec_column,
         pixel_scale=pixel_scale,
+        resample=resample,
     )
     _check_bands(model, cutouts.images.shape[1])
     cut = _threshold(model, threshold)
     p_merger = np.full(len(table), np.nan)
-    good = np.flatnonzero(cutouts.flags == 0)
+    good = np.flatnonzero((cutouts.flags & FLAGS_UNUSABLE) == 0)
     for start in range(0, len(good), batch_size):
         rows = good[start : start + batch_size]
         proba = predict_proba_in(model, cutouts.images[rows], "target")

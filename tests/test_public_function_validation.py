@@ -257,6 +257,7 @@ FUNCTIONS = {
             "ra_column": [3],
             "dec_column": [3],
             "pixel_scale": [0, -1.0],
+            "resample": ["yes"],
         },
     ),
     "skdamerge.catalog.write_catalog": (
@@ -273,6 +274,7 @@ FUNCTIONS = {
             "ra_column": [3],
             "dec_column": [3],
             "pixel_scale": [0, -1.0],
+            "resample": ["yes"],
         },
     ),
     "skdamerge.datasets.load_fits_cube": (

@@ -6,7 +6,8 @@ Subcommands:
   (or the published data) and write the paper's table and figures;
 - ``skdamerge fit``: train one domain-adaptation model on your own source images,
   labels and target images and save it;
-- ``skdamerge predict``: classify images with a saved model and write a catalog.
+- ``skdamerge predict``: classify images with a saved model and write a catalog,
+  or classify a survey catalog on its FITS tiles (``--catalog``).
 
 ``python -m skdamerge`` is the same command. Errors are reported as one line on
 stderr with a non-zero exit status (``--traceback`` shows the full traceback).

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .._engine.objectives import objective_class
+from . import _fit_target
 from ._errors import CommandError
 from ._methods import fit_methods
 from ._resources import check_device
@@ -29,6 +30,11 @@ must work on. Images are channels-first arrays (n, channels, height, width) in a
 JPEG/PNG cutouts. Every channel is standardised with statistics of the source
 images; the standardiser is saved with the model.
 
+The target images can also be cut from the survey itself: --target-catalog with
+the survey's tiles (--target-images g.fits r.fits i.fits for one tile, or
+--target-tiles 'tiles/*_{band}.fits' --bands g r i), at the source images' size;
+only unflagged stamps (complete and finite) are used.
+
 Methods: source-only (no domain adaptation), mmd (MMD transfer loss), dann
 (domain-adversarial). Defaults are the paper's DeepMerge values (Table A2); set
 any constructor argument of the estimator with --param name=value (values are
@@ -45,6 +51,9 @@ examples:
   skdamerge fit --source sim_X.npy --labels sim_y.npy --target sdss_cutouts/ \\
       --method dann --param domain_lr_multiplier=0.01 --param max_epochs=30 \\
       --param "betas=(0.7, 0.8)" --model dann.skdm
+  skdamerge fit --source sim_X.npy --labels sim_y.npy --method mmd \\
+      --target-catalog objects.fits --target-tiles 'tiles/*_{band}.fits' \\
+      --bands g r i --model mmd.skdm
 
 The model file (.skdm) is a zip archive of plain metadata (method, parameters,
 standardiser statistics, training summary) and the network's weights in the
@@ -78,8 +87,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--target",
         default=None,
         metavar="PATH",
-        help="unlabelled target images (required for mmd and dann)",
+        help="unlabelled target images (the methods that adapt need them, from "
+        "here or from --target-catalog)",
     )
+    _fit_target.add_arguments(parser)
     parser.add_argument(
         "--method",
         required=True,
@@ -183,10 +194,21 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     estimator = make_estimator(
         args.method, {"random_state": args.seed, "device": args.device, **params}
     )
-    if objective_class(args.method).uses_target and args.target is None:
+    survey = args.target_catalog is not None
+    if survey and args.target is not None:
+        raise CommandError(
+            "pass the target images with --target or --target-catalog, not both."
+        )
+    if not survey and (args.target_images or args.target_tiles):
+        option = "--target-images" if args.target_images else "--target-tiles"
+        raise CommandError(
+            f"{option} needs --target-catalog (the objects to cut from the tiles)."
+        )
+    if objective_class(args.method).uses_target and not (survey or args.target):
         raise CommandError(
             f"--method {args.method} adapts to a target domain: pass --target "
-            "with the unlabelled images (or use --method source-only)."
+            "with the unlabelled images, or --target-catalog with the survey's "
+            "tiles (or use --method source-only)."
         )
     if not args.model.parent.is_dir() and str(args.model.parent):
         raise CommandError(f"the folder of --model {str(args.model)!r} does not exist.")
@@ -198,7 +220,9 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             "non-mergers (0) are needed."
         )
     X_target = None
-    if args.target is not None:
+    if survey:
+        X_target = _fit_target.survey_target(args, tuple(source.X.shape[1:]))
+    elif args.target is not None:
         target = read_images(args.target, size=source.X.shape[-1])
         if target.X.shape[1:] != source.X.shape[1:]:
             raise CommandError(

@@ -35,6 +35,8 @@ examples:
   skdamerge fit --source X.npy --labels y.npy --target Xt.npy --method mmd \\
       --param max_epochs=20 --model model.skdm
   skdamerge predict --model model.skdm --images cutouts/ --out catalog.csv
+  skdamerge predict --model model.skdm --catalog objects.fits \\
+      --tiles 'tiles/*_{band}.fits' --bands g r i --out mergers.fits
 
 Run 'skdamerge <command> --help' for the options of each command.
 """

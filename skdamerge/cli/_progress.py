@@ -1,9 +1,11 @@
-"""Per-epoch progress of a training run, for the ``skdamerge`` command.
+"""Progress bars of the ``skdamerge`` command: epochs of a fit, objects of a catalog.
 
 A small skorch callback draws a progress bar over the epochs with the live losses
 (total, classification, transfer, Fisher, entropy), the domain classifier's
-accuracy for adversarial training and the source validation accuracy. On a terminal
-the bar is redrawn in place; otherwise (a log file, a pipe) each epoch is one line.
+accuracy for adversarial training and the source validation accuracy.
+:class:`CountProgress` draws one over the objects of a catalog as its tiles are
+classified. On a terminal a bar is redrawn in place; otherwise (a log file, a
+pipe) each update is one line.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from skorch.callbacks import Callback
 
 from .._engine import history_keys as keys
 
-__all__ = ["EpochProgress", "epoch_progress"]
+__all__ = ["CountProgress", "EpochProgress", "bar", "epoch_progress"]
 
 _NAME = "cli_progress"
 # (history key, short label) of the numbers shown after the bar, in this order.
@@ -39,6 +41,110 @@ _OPTIONAL = {
     keys.train_key(keys.FISHER_LOSS),
     keys.train_key(keys.ENTROPY_LOSS),
 }
+
+
+def bar(done: int, total: int, width: int = 20) -> str:
+    """Return ``[####----]``, filled in proportion to ``done / total``.
+
+    Parameters
+    ----------
+    done, total : int
+        Steps finished and planned (a total below 1 counts as 1).
+    width : int, default=20
+        Characters between the brackets.
+
+    Returns
+    -------
+    str
+        The bar.
+    """
+    filled = min(width, round(width * done / max(int(total), 1)))
+    return "[" + "#" * filled + "-" * (width - filled) + "]"
+
+
+def _write(text: str, drawn: bool) -> bool:
+    """Draw ``text`` in place on a terminal, else as one line; return whether drawn."""
+    stream = sys.stderr
+    if stream.isatty():
+        stream.write("\r\x1b[2K" + text)
+        drawn = True
+    else:
+        stream.write(text + "\n")
+    stream.flush()
+    return drawn
+
+
+class CountProgress:
+    """A progress bar over objects, advanced as groups of them are finished.
+
+    Parameters
+    ----------
+    label : str
+        Name shown before the bar.
+    total : int
+        Number of objects.
+    unit : str, default="objects"
+        What is counted.
+    enabled : bool, default=True
+        False draws nothing (``--quiet``).
+    width : int, default=20
+        Characters of the bar.
+
+    Notes
+    -----
+    The output goes to ``sys.stderr``, redrawn in place on a terminal and one
+    line per update otherwise.
+    """
+
+    def __init__(
+        self,
+        label: str,
+        total: int,
+        unit: str = "objects",
+        enabled: bool = True,
+        width: int = 20,
+    ) -> None:
+        self.label = label
+        self.total = int(total)
+        self.unit = unit
+        self.enabled = enabled
+        self.width = width
+        self.done = 0
+        self.start = time.monotonic()
+        self.drawn = False
+
+    def line(self) -> str:
+        """Return the progress line (bar, count, elapsed time), without a newline.
+
+        Returns
+        -------
+        str
+            The line.
+        """
+        elapsed = time.monotonic() - self.start
+        return (
+            f"{self.label:<7} {bar(self.done, self.total, self.width)} "
+            f"{self.done}/{self.total} {self.unit}  {elapsed:5.0f} s"
+        )
+
+    def advance(self, count: int) -> None:
+        """Count ``count`` more objects as finished and redraw the bar.
+
+        Parameters
+        ----------
+        count : int
+            Objects just finished.
+        """
+        self.done += int(count)
+        if self.enabled:
+            self.drawn = _write(self.line(), self.drawn)
+
+    def close(self) -> None:
+        """End an in-place bar with a newline."""
+        if self.drawn:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+            self.drawn = False
 
 
 def _format(value: Any) -> str | None:
@@ -99,8 +205,6 @@ class EpochProgress(Callback):
         """
         epoch = int(row.get("epoch", 0))
         total = max(int(self.max_epochs), 1)
-        filled = min(self.width, round(self.width * epoch / total))
-        bar = "#" * filled + "-" * (self.width - filled)
         parts = []
         for key, label in _FIELDS:
             text = _format(row.get(key))
@@ -110,21 +214,16 @@ class EpochProgress(Callback):
                 continue
             parts.append(f"{label} {text}")
         numbers = "  ".join(parts)
+        drawn = bar(epoch, total, self.width)
         return (
-            f"{self.label:<7} [{bar}] epoch {epoch:>3}/{total}  {numbers}  "
+            f"{self.label:<7} {drawn} epoch {epoch:>3}/{total}  {numbers}  "
             f"{elapsed:5.0f} s"
         )
 
     def on_epoch_end(self, net, **kwargs) -> None:
         """Draw the bar with the losses of the epoch that just ended."""
-        stream = sys.stderr
         text = self.line(net.history[-1], time.monotonic() - self.start_)
-        if stream.isatty():
-            stream.write("\r\x1b[2K" + text)
-            self.drawn_ = True
-        else:
-            stream.write(text + "\n")
-        stream.flush()
+        self.drawn_ = _write(text, getattr(self, "drawn_", False))
 
     def on_train_end(self, net, X=None, y=None, **kwargs) -> None:
         """End the in-place bar with a newline."""

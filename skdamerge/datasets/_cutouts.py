@@ -12,6 +12,9 @@ Each object gets an integer bit mask; 0 means a complete, finite stamp:
   range; its stamp is all NaN.
 * ``FLAG_UNREADABLE_TILE = 16``: the object may lie on a tile that could not be
   read (corrupt or truncated file); its stamp is all NaN.
+* ``FLAG_RESAMPLED = 32``: the stamp was resampled from a tile of another pixel
+  scale (``resample=True``). This bit alone does not make a stamp unusable: the
+  stamps whose flags are free of :data:`FLAGS_UNUSABLE` are the usable ones.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._param_validation import HasMethods, Interval, validate_params
+from ._resample import check_resample, resampled_cut
 from ._sky_catalog import find_coordinate_columns, read_catalog, sky_coordinates
 
 __all__ = [
@@ -33,7 +37,9 @@ __all__ = [
     "FLAG_INVALID_COORDS",
     "FLAG_MASKED",
     "FLAG_OFF_TILES",
+    "FLAG_RESAMPLED",
     "FLAG_UNREADABLE_TILE",
+    "FLAGS_UNUSABLE",
     "Cutouts",
     "cutouts_from_catalog",
 ]
@@ -43,6 +49,15 @@ FLAG_OFF_TILES = 2
 FLAG_MASKED = 4
 FLAG_INVALID_COORDS = 8
 FLAG_UNREADABLE_TILE = 16
+FLAG_RESAMPLED = 32
+#: The bits that make a stamp unusable (incomplete, not finite, or missing).
+FLAGS_UNUSABLE = (
+    FLAG_EDGE
+    | FLAG_OFF_TILES
+    | FLAG_MASKED
+    | FLAG_INVALID_COORDS
+    | FLAG_UNREADABLE_TILE
+)
 
 _PIXEL_SCALE_TOLERANCE = 0.01
 _READ_ERRORS = (OSError, ValueError, TypeError, IndexError, KeyError, EOFError)
@@ -74,6 +89,8 @@ class _Tile(NamedTuple):
     shape: tuple
     hdus: list
     files: list
+    # pixel scale (arcsec/pixel) of a tile to resample to the expected one, else None
+    scale: float | None = None
 
 
 def _tile_sets(images) -> list[tuple[Path, ...]]:
@@ -109,23 +126,37 @@ def _image_hdu(hdul, path: Path):
     raise ValueError(f"FITS file {str(path)!r} holds no 2-D image HDU.")
 
 
-def _check_pixel_scale(wcs, path: Path, pixel_scale: float | None) -> None:
+def _check_pixel_scale(
+    wcs, path: Path, pixel_scale: float | None, resample: bool = False
+) -> float | None:
+    """Return the tile's scale when it is to be resampled; raise on a mismatch."""
     if pixel_scale is None:
-        return
+        return None
     from astropy.wcs.utils import proj_plane_pixel_scales
 
     scales = proj_plane_pixel_scales(wcs) * 3600.0  # degrees to arcsec
     relative = np.abs(scales / pixel_scale - 1.0)
     if np.any(relative > _PIXEL_SCALE_TOLERANCE):
+        if resample:
+            if abs(scales[0] / scales[1] - 1.0) > _PIXEL_SCALE_TOLERANCE:
+                raise ValueError(
+                    f"FITS file {str(path)!r} has non-square pixels "
+                    f"{np.round(scales, 5)} arcsec; skdamerge resamples square "
+                    "pixels only."
+                )
+            return float(np.mean(scales))
         raise ValueError(
             f"FITS file {str(path)!r} has pixel scales {np.round(scales, 5)} "
             f"arcsec/pixel, not pixel_scale={pixel_scale} (1% tolerance); "
-            "skdamerge does not resample: resample the tile first (e.g. with "
-            "reproject) or pass its own pixel scale."
+            "resample it (resample=True, which needs the package reproject), "
+            "resample the tile first, or pass its own pixel scale."
         )
+    return None
 
 
-def _open_tile(files: tuple[Path, ...], pixel_scale: float | None, stack):
+def _open_tile(
+    files: tuple[Path, ...], pixel_scale: float | None, stack, resample: bool = False
+):
     """Open the band files of a tile memory-mapped and check them.
 
     A file that cannot be opened raises OSError (an unreadable tile); a tile
@@ -165,7 +196,7 @@ def _open_tile(files: tuple[Path, ...], pixel_scale: float | None, stack):
             )
         wcs = wcs.celestial
         shape = (int(header["NAXIS2"]), int(header["NAXIS1"]))
-        _check_pixel_scale(wcs, path, pixel_scale)
+        scale = _check_pixel_scale(wcs, path, pixel_scale, resample)
         if reference is None:
             reference = (wcs, shape, path)
         else:
@@ -180,7 +211,14 @@ def _open_tile(files: tuple[Path, ...], pixel_scale: float | None, stack):
                     "resample (reproject the bands onto one grid first)."
                 )
         hdus.append(hdu)
-    return _Tile(reference[0], reference[1], hdus, list(files))
+    return _Tile(reference[0], reference[1], hdus, list(files), scale)
+
+
+def native_size(tile, size: int, pixel_scale: float | None) -> int:
+    """Side in the tile's pixels of a stamp of ``size`` pixels at ``pixel_scale``."""
+    if tile.scale is None:
+        return size
+    return int(np.ceil(size * pixel_scale / tile.scale))
 
 
 def _footprint(files: tuple[Path, ...]):
@@ -242,14 +280,22 @@ def _cut(tile: _Tile, size: int, x: float, y: float) -> np.ndarray:
     return np.stack(planes).astype(np.float32, copy=False)
 
 
-def _process_tile(tile, size, ra, dec, todo, stamps, state, index):
+def _process_tile(tile, size, ra, dec, todo, stamps, state, index, pixel_scale=None):
     """Cut the objects ``todo`` that lie on ``tile``; update ``state`` in place."""
+    native = native_size(tile, size, pixel_scale)
     x, y = _pixels(tile.wcs, ra[todo], dec[todo])
     for obj, xi, yi in zip(todo, x, y, strict=True):
-        coverage = _coverage(tile.shape, size, xi, yi)
+        coverage = _coverage(tile.shape, native, xi, yi)
         if coverage == "none" or (coverage == "partial" and obj in state["edge"]):
             continue
-        stamps[obj] = _cut(tile, size, xi, yi)
+        if tile.scale is None:
+            stamps[obj] = _cut(tile, size, xi, yi)
+            state["resampled"].pop(obj, None)
+        else:
+            stamps[obj] = resampled_cut(
+                tile, size, native, pixel_scale, xi, yi, ra[obj], dec[obj]
+            )
+            state["resampled"][obj] = tile.scale
         if coverage == "full":
             state["done"][obj] = index
             state["edge"].pop(obj, None)
@@ -278,6 +324,7 @@ def _on_footprint(footprint, size, ra, dec, objects) -> list[int]:
         "ra_column": [str, None],
         "dec_column": [str, None],
         "pixel_scale": [Interval(Real, 0, None, closed="neither"), None],
+        "resample": ["boolean"],
     },
     prefer_skip_nested_validation=True,
 )
@@ -290,6 +337,7 @@ def cutouts_from_catalog(
     ra_column: str | None = None,
     dec_column: str | None = None,
     pixel_scale: float | None = None,
+    resample: bool = False,
 ) -> Cutouts:
     """Cut a stamp of every catalog object from FITS image tiles.
 
@@ -322,7 +370,16 @@ def cutouts_from_catalog(
         sexagesimal (RA in hours) or decimal degrees.
     pixel_scale : float, optional
         Expected pixel scale in arcsec/pixel (e.g. the training images'). A
-        tile whose scale differs by more than 1% is an error.
+        tile whose scale differs by more than 1% is an error, unless
+        ``resample``.
+    resample : bool, default=False
+        Resample the stamps of tiles whose pixel scale differs from
+        ``pixel_scale`` (needs it, and the package ``reproject``): the tile's
+        pixels around each object are interpolated bilinearly onto a stamp of
+        ``size`` pixels at ``pixel_scale``, in the tile's orientation, and the
+        object gets ``FLAG_RESAMPLED``. Pixel values are interpolated, not
+        summed: for images in flux per pixel, multiply by the ratio of pixel
+        areas if the model needs it.
 
     Returns
     -------
@@ -330,7 +387,8 @@ def cutouts_from_catalog(
         ``images`` ``(n_objects, n_bands, size, size)`` float32, ``flags`` (bit
         mask per object: ``FLAG_EDGE = 1``, ``FLAG_OFF_TILES = 2``,
         ``FLAG_MASKED = 4``, ``FLAG_INVALID_COORDS = 8``,
-        ``FLAG_UNREADABLE_TILE = 16``) and ``reasons`` (text per object).
+        ``FLAG_UNREADABLE_TILE = 16``, and ``FLAG_RESAMPLED = 32``, which alone
+        leaves the stamp usable) and ``reasons`` (text per object).
 
     Raises
     ------
@@ -338,9 +396,11 @@ def cutouts_from_catalog(
         If the coordinate columns are not found (the message lists the
         catalog's columns), a tile has no celestial WCS, the bands of a tile
         differ in shape or WCS, the pixel scale differs from ``pixel_scale``,
-        the tiles have different numbers of bands or ``bands`` does not match.
+        the tiles have different numbers of bands, ``bands`` does not match, or
+        ``resample`` is given without ``pixel_scale``.
     ImportError
-        If a Parquet catalog is given and pyarrow is not installed.
+        If a Parquet catalog is given and pyarrow is not installed, or
+        ``resample`` is asked for and reproject is not installed.
 
     Notes
     -----
@@ -367,6 +427,8 @@ def cutouts_from_catalog(
     """
     from contextlib import ExitStack
 
+    if resample:
+        check_resample(pixel_scale)
     table = read_catalog(catalog)
     ra_name, dec_name = find_coordinate_columns(table, ra_column, dec_column)
     tiles = _tile_sets(images)
@@ -385,7 +447,7 @@ def cutouts_from_catalog(
         if reason:
             flags[i] |= FLAG_INVALID_COORDS
             reasons[i] = reason
-    state = {"done": {}, "edge": {}}
+    state = {"done": {}, "edge": {}, "resampled": {}}
     unreadable = []
     for index, files in enumerate(tiles):
         todo = np.array(
@@ -396,10 +458,12 @@ def cutouts_from_catalog(
             break
         with ExitStack() as stack:
             try:
-                tile = _open_tile(files, pixel_scale, stack)
-                _process_tile(tile, size, ra, dec, todo, stamps, state, index)
+                tile = _open_tile(files, pixel_scale, stack, resample)
+                _process_tile(
+                    tile, size, ra, dec, todo, stamps, state, index, pixel_scale
+                )
             except OSError as exc:
-                unreadable.append((files, f"unreadable tile {index}: {exc}"))
+                unreadable.append((files, f"unreadable tile: {exc}"))
     for files, reason in unreadable:
         waiting = [i for i in range(n) if not flags[i] and i not in state["done"]]
         for obj in _on_footprint(_footprint(files), size, ra, dec, waiting):
@@ -407,15 +471,14 @@ def cutouts_from_catalog(
             reasons[obj] = reason
             stamps[obj] = np.nan
             state["edge"].pop(obj, None)
+            state["resampled"].pop(obj, None)
     for obj in range(n):
         if flags[obj] or obj in state["done"]:
             continue
         if obj in state["edge"]:
             flags[obj] |= FLAG_EDGE
             index = state["edge"][obj]
-            reasons[obj] = (
-                f"stamp runs off the edge of tile {index} ({tiles[index][0].name})"
-            )
+            reasons[obj] = f"stamp runs off the edge of tile {tiles[index][0].name}"
         else:
             flags[obj] |= FLAG_OFF_TILES
             reasons[obj] = "on no tile"
@@ -424,4 +487,8 @@ def cutouts_from_catalog(
             bad = int(np.size(stamps[obj]) - np.isfinite(stamps[obj]).sum())
             flags[obj] |= FLAG_MASKED
             reasons[obj] = f"{bad} NaN or masked pixel(s) in the stamp"
+    for obj, scale in state["resampled"].items():
+        flags[obj] |= FLAG_RESAMPLED
+        text = f"resampled from {scale:.4g} to {pixel_scale:.4g} arcsec/pixel"
+        reasons[obj] = f"{reasons[obj]}; {text}" if reasons[obj] else text
     return Cutouts(stamps, flags, reasons)
