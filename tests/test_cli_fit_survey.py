@@ -56,6 +56,8 @@ def test_target_cut_from_the_survey_equals_the_same_stamps_given(capsys, survey)
     ) in err
     model = load_model(folder / "model.skdm")
     assert model["n_target"] == n_good
+    # the bands are recorded for 'skdamerge predict --tiles'
+    assert list(model["bands"]) == ["b0", "b1", "b2"]
 
     # the same unflagged stamps given as an array train the same model
     np.save(folder / "Xt.npy", cut.images[good])

@@ -251,6 +251,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         method=args.method,
         n_source=len(source.X),
         n_target=0 if X_target is None else len(X_target),
+        bands=getattr(args, "bands", None),
     )
     valid = estimator.history_[estimator.best_epoch_ - 1].get("valid_acc")
     print(

@@ -26,6 +26,7 @@ def save_model(
     method: str,
     n_source: int,
     n_target: int,
+    bands: list[str] | None = None,
 ) -> Path:
     """Write the fitted pipeline of ``skdamerge fit`` to a model file, atomically.
 
@@ -39,6 +40,9 @@ def save_model(
         ``--method`` used: the registered name of the estimator's method.
     n_source, n_target : int
         Numbers of training images.
+    bands : list of str or None, default=None
+        Band names of the image channels, in order (``--bands``), recorded so
+        that ``skdamerge predict --tiles`` needs no ``--bands``.
 
     Returns
     -------
@@ -56,6 +60,7 @@ def save_model(
         pipeline,
         n_source=n_source,
         n_target=n_target,
+        bands=bands,
         class_names=list(CLASS_NAMES),
     )
 
