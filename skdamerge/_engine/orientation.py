@@ -41,14 +41,25 @@ class RandomOrientation:
     ----------
     rng : numpy.random.Generator
         Source of the orientations, so that a seed fixes them.
+    rank, world_size : int, default=0 and 1
+        Data-parallel training, where each batch is this rank's contiguous share
+        of a global batch ``world_size`` times larger: the orientations are drawn
+        for the global batch (the same draws on every rank) and this rank's share
+        is used, so that the global batch is turned as in a single process.
     """
 
-    def __init__(self, rng: np.random.Generator) -> None:
+    def __init__(
+        self, rng: np.random.Generator, rank: int = 0, world_size: int = 1
+    ) -> None:
         self.rng = rng
+        self.rank = rank
+        self.world_size = world_size
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """Return a new batch with each image in a random orientation."""
-        choice = self.rng.integers(0, N_ORIENTATIONS, len(images))
+        n = len(images)
+        choice = self.rng.integers(0, N_ORIENTATIONS, n * self.world_size)
+        choice = choice[self.rank * n : (self.rank + 1) * n]
         out = torch.empty_like(images)
         for k in np.unique(choice):
             rows = torch.from_numpy(np.flatnonzero(choice == k)).to(images.device)

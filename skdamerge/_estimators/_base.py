@@ -20,6 +20,14 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
 from .._engine.checkpoint import load_checkpoint
+from .._engine.data_parallel import (
+    DataParallelGroup,
+    check_data_parallel,
+    check_same_data,
+    current_group,
+    data_parallel_device,
+    same_on_every_rank,
+)
 from .._engine.inference import forward_batches
 from .._engine.module import DomainAdaptationModule
 from .._engine.net import DomainAdaptationNet, TrainingData
@@ -85,10 +93,11 @@ def _check_square_images(input_shape: tuple[int, ...], what: str) -> None:
         )
 
 
-def _resolve_device(device) -> str:
+def _resolve_device(device, group: DataParallelGroup | None = None) -> str:
     if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return str(device)
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = str(device)
+    return device if group is None else data_parallel_device(device, group)
 
 
 class DomainAdaptationClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
@@ -168,7 +177,11 @@ default=None
         seed = int(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
-        device = _resolve_device(self.device)
+        group = self._parallel_group()
+        if group is not None:
+            seed = same_on_every_rank(seed)
+            check_same_data(X, y_encoded, X_target, validation_data)
+        device = _resolve_device(self.device, group)
         precision = resolve_precision(self.precision, device)
         devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
         if validation_data is not None:
@@ -222,6 +235,7 @@ default=None
             channels_last = uses_channels_last(self)
         if channels_last:
             module = module.to(memory_format=torch.channels_last)
+        group = self._parallel_group()
         net = build_net(
             self,
             objective,
@@ -234,6 +248,7 @@ default=None
             precision=precision,
             channels_last=channels_last,
             valid_index=valid_index,
+            data_parallel=group,
         )
         try:
             best_epoch = self._train(net, data, state)
@@ -244,6 +259,7 @@ default=None
             self._set_fitted(net, net.best_epoch())
             raise
         finally:
+            net.stop_data_parallel()
             monitor = dict(getattr(net, "callbacks_", [])).get("target_monitor")
             watched = None if monitor is None else monitor.X_target
             if monitor is not None:
@@ -272,6 +288,10 @@ default=None
         check_common_values(self)
         objective = self._make_objective()
         objective.validate()
+        if self.data_parallel:
+            check_data_parallel(
+                type(self).__name__, objective, self.batch_size, current_group()
+            )
         if (
             self.freeze_features
             and objective.uses_target
@@ -287,6 +307,10 @@ default=None
                 "transfer_weight=0 and fisher_intra_weight=0."
             )
         return objective
+
+    def _parallel_group(self) -> DataParallelGroup | None:
+        """Return the process group of a data-parallel fit (None: one process)."""
+        return current_group() if self.data_parallel else None
 
     def _check_validation_data(self, validation_data, X):
         """Validate ``validation_data`` and encode its labels with ``classes_``."""

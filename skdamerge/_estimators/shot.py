@@ -262,6 +262,7 @@ class SHOTClassifier(DomainAdaptationClassifier, objective=SHOTObjective):
         random_state=None,
         device="auto",
         precision="fp32",
+        data_parallel=False,
         verbose=0,
     ):
         self.source_model = source_model
@@ -289,6 +290,7 @@ class SHOTClassifier(DomainAdaptationClassifier, objective=SHOTObjective):
         self.random_state = random_state
         self.device = device
         self.precision = precision
+        self.data_parallel = data_parallel
         self.verbose = verbose
 
     def fit(self, X=None, y=None, X_target=None, *, groups=None, validation_data=None):

@@ -1,0 +1,173 @@
+"""Helpers of tests/test_data_parallel.py that run in other processes.
+
+* :func:`gradient_worker` runs in each process of a ``torch.multiprocessing``
+  spawn: one DANN training step through the data-parallel machinery on its share
+  of a batch, in float64.
+* Run as a script under ``torchrun``, the module fits MMDClassifier and
+  DANNClassifier with ``data_parallel=True``, each with the built-in and with a
+  user-module backbone, and saves, per rank, the per-epoch losses and the
+  predicted probabilities.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from skdamerge import DANNClassifier, MMDClassifier
+
+#: The estimators and settings of the torchrun fit (and of its single-process twin).
+FIT_SETTINGS = {
+    "max_epochs": 3,
+    "batch_size": 16,
+    "random_state": 0,
+    "cycle_length": 2,
+    "patience": 2,
+}
+ESTIMATORS = {"mmd": MMDClassifier, "dann": DANNClassifier}
+BACKBONES = ("builtin", "module")
+N_IMAGES = 48
+IMAGE_SIZE = 32
+
+
+def fit_data():
+    """Source, labels and target of the torchrun fit (3x32x32, 48 per domain)."""
+    from conftest import make_pair_shift
+
+    Xs, ys, Xt, _ = make_pair_shift(N_IMAGES, size=IMAGE_SIZE, seed=5)
+    return Xs, ys, Xt
+
+
+def backbone(kind: str):
+    """The network of a fit: ``"builtin"`` or ``"module"``.
+
+    ``"builtin"`` is the estimators' DeepMerge, trained in the channels-last
+    memory format; ``"module"`` the same network passed as a module (seeded),
+    which trains in the default memory format.
+    """
+    if kind == "builtin":
+        return "deepmerge"
+    from skdamerge.nets import DeepMerge
+
+    torch.manual_seed(0)
+    return DeepMerge(3, IMAGE_SIZE)
+
+
+def fit_and_record(name: str, kind: str, **params) -> dict[str, np.ndarray]:
+    """Fit one estimator on :func:`fit_data`; return its losses and probabilities."""
+    Xs, ys, Xt = fit_data()
+    clf = ESTIMATORS[name](**FIT_SETTINGS, backbone=backbone(kind), **params)
+    clf.fit(Xs, ys, X_target=Xt)
+    return {
+        "train_loss": np.array([row["train_loss"] for row in clf.history_]),
+        "valid_loss": np.array([row["valid_loss"] for row in clf.history_]),
+        "best_epoch": np.array(clf.best_epoch_),
+        "proba": clf.predict_proba(np.concatenate([Xs, Xt])),
+        "global_norm_layers": np.array(
+            sum("Global" in type(m).__name__ for m in clf.module_.modules())
+        ),
+    }
+
+
+def step_module(seed: int = 0):
+    """The DANN network of the gradient test (16x16 images)."""
+    from skdamerge._engine.module import DomainAdaptationModule
+    from skdamerge._engine.objectives import AdversarialObjective
+    from skdamerge.nets import FeatureExtractor, make_backbone
+
+    torch.manual_seed(seed)
+    objective = AdversarialObjective(fisher_intra_weight=0.01, entropy_weight=0.1)
+    extractor = FeatureExtractor(make_backbone("deepmerge", (3, 16, 16)))
+    n_features = extractor(torch.zeros(2, 3, 16, 16))[0].shape[1]
+    module = DomainAdaptationModule(extractor, objective.extra_modules(n_features))
+    return module.train(), objective
+
+
+def step_batch(n: int = 8):
+    """A source batch, its labels and a target batch."""
+    rng = np.random.default_rng(3)
+    xs = torch.from_numpy(rng.normal(size=(n, 3, 16, 16)).astype(np.float32))
+    ys = torch.from_numpy(np.arange(n) % 2)
+    xt = torch.from_numpy(rng.normal(1.0, 2.0, size=(n, 3, 16, 16)).astype(np.float32))
+    return xs, ys, xt
+
+
+def gradients(module) -> dict[str, np.ndarray]:
+    """The gradient of every parameter, by name."""
+    return {
+        name: param.grad.detach().numpy().copy()
+        for name, param in module.named_parameters()
+        if param.grad is not None
+    }
+
+
+def gradient_worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
+    """One data-parallel DANN step on this rank's share; save loss and gradients."""
+    import torch.distributed as dist
+
+    from skdamerge._engine.data_parallel import (
+        RankRandomness,
+        gathering,
+        use_global_batch_norm,
+        wrap_step,
+    )
+
+    torch.set_num_threads(1)
+    dist.init_process_group(
+        "gloo",
+        init_method=f"tcp://127.0.0.1:{port}",
+        rank=rank,
+        world_size=world_size,
+    )
+    try:
+        module, objective = step_module()
+        use_global_batch_norm(module, cuda=False)
+        step = wrap_step(
+            module, objective, torch.nn.CrossEntropyLoss(), torch.device("cpu")
+        )
+        xs, ys, xt = step_batch()
+        share = len(xs) // world_size
+        rows = slice(rank * share, (rank + 1) * share)
+        torch.manual_seed(1)  # the domain classifier's dropout masks
+        result = step(xs[rows], ys[rows], xt[rows], 0.5)
+        result["loss"].backward()
+        # Dropout before the gather: masks of the rank's own; after: shared.
+        torch.manual_seed(2)
+        extractor = torch.nn.Dropout(0.5)
+        randomness = RankRandomness(extractor, seed=7, rank=rank, device=xs.device)
+        with gathering():
+            own_mask = extractor(torch.ones(64))
+        shared_mask = torch.nn.functional.dropout(torch.ones(64), 0.5)
+        randomness.remove()
+        np.savez(
+            Path(out_dir) / f"rank{rank}.npz",
+            own_mask=own_mask.numpy(),
+            shared_mask=shared_mask.numpy(),
+            loss=result["loss"].item(),
+            running_var=module.extractor.backbone.features[2].running_var.numpy(),
+            **gradients(module),
+        )
+    finally:
+        dist.destroy_process_group()
+
+
+def main(out_dir: str) -> None:
+    """Fit every estimator of :data:`ESTIMATORS` data-parallel; save per rank."""
+    from skdamerge.distributed import init_from_torchrun
+
+    torch.set_num_threads(1)
+    context = init_from_torchrun()
+    for name in ESTIMATORS:
+        for kind in BACKBONES:
+            record = fit_and_record(
+                name, kind, data_parallel=True, device=context.device
+            )
+            path = Path(out_dir) / f"{name}_{kind}_rank{context.rank}.npz"
+            np.savez(path, **record)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
