@@ -3,10 +3,10 @@
 * :func:`gradient_worker` runs in each process of a ``torch.multiprocessing``
   spawn: one DANN training step through the data-parallel machinery on its share
   of a batch, in float64.
-* Run as a script under ``torchrun``, the module fits MMDClassifier and
-  DANNClassifier with ``data_parallel=True``, each with the built-in and with a
-  user-module backbone, and saves, per rank, the per-epoch losses and the
-  predicted probabilities.
+* Run as a script under ``torchrun``, the module fits the :data:`CASES` with
+  ``data_parallel=True`` (MMDClassifier and DANNClassifier with the built-in and
+  with a user-module backbone, every other method with the latter) and saves,
+  per rank, the per-epoch losses and the predicted probabilities.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from skdamerge import DANNClassifier, MMDClassifier
+from skdamerge._engine.objectives import estimator_class
 
 #: The estimators and settings of the torchrun fit (and of its single-process twin).
 FIT_SETTINGS = {
@@ -27,8 +27,23 @@ FIT_SETTINGS = {
     "cycle_length": 2,
     "patience": 2,
 }
-ESTIMATORS = {"mmd": MMDClassifier, "dann": DANNClassifier}
-BACKBONES = ("builtin", "module")
+#: (case, method, backbone kind, extra parameters, whether to pass X_target):
+#: MMD and DANN with both backbones, every other method that supports
+#: data-parallel training with the module backbone.
+CASES = [
+    ("mmd_builtin", "mmd", "builtin", {}, True),
+    ("dann_builtin", "dann", "builtin", {}, True),
+    ("mmd_module", "mmd", "module", {}, True),
+    ("dann_module", "dann", "module", {}, True),
+    ("source-only", "source-only", "module", {}, True),
+    ("cdan", "cdan", "module", {"entropy_conditioning": True}, True),
+    ("mdd", "mdd", "module", {}, True),
+    ("mcc", "mcc", "module", {}, True),
+    ("coral", "coral", "module", {"fisher_intra_weight": 0.01}, True),
+    ("deepjdot", "deepjdot", "module", {}, True),
+    ("sinkhorn", "sinkhorn", "module", {"dynamic_weights": True}, True),
+    ("dann_no_target", "dann", "module", {}, False),
+]
 N_IMAGES = 48
 IMAGE_SIZE = 32
 
@@ -56,11 +71,13 @@ def backbone(kind: str):
     return DeepMerge(3, IMAGE_SIZE)
 
 
-def fit_and_record(name: str, kind: str, **params) -> dict[str, np.ndarray]:
-    """Fit one estimator on :func:`fit_data`; return its losses and probabilities."""
+def fit_and_record(case: str, **params) -> dict[str, np.ndarray]:
+    """Fit one case of :data:`CASES`; return its losses and probabilities."""
+    _, method, kind, extra, with_target = next(c for c in CASES if c[0] == case)
     Xs, ys, Xt = fit_data()
-    clf = ESTIMATORS[name](**FIT_SETTINGS, backbone=backbone(kind), **params)
-    clf.fit(Xs, ys, X_target=Xt)
+    estimator = estimator_class(method)
+    clf = estimator(**FIT_SETTINGS, backbone=backbone(kind), **extra, **params)
+    clf.fit(Xs, ys, X_target=Xt if with_target else None)
     return {
         "train_loss": np.array([row["train_loss"] for row in clf.history_]),
         "valid_loss": np.array([row["valid_loss"] for row in clf.history_]),
@@ -155,18 +172,14 @@ def gradient_worker(rank: int, world_size: int, port: int, out_dir: str) -> None
 
 
 def main(out_dir: str) -> None:
-    """Fit every estimator of :data:`ESTIMATORS` data-parallel; save per rank."""
+    """Fit every case of :data:`CASES` data-parallel; save per rank."""
     from skdamerge.distributed import init_from_torchrun
 
     torch.set_num_threads(1)
     context = init_from_torchrun()
-    for name in ESTIMATORS:
-        for kind in BACKBONES:
-            record = fit_and_record(
-                name, kind, data_parallel=True, device=context.device
-            )
-            path = Path(out_dir) / f"{name}_{kind}_rank{context.rank}.npz"
-            np.savez(path, **record)
+    for case, *_ in CASES:
+        record = fit_and_record(case, data_parallel=True, device=context.device)
+        np.savez(Path(out_dir) / f"{case}_rank{context.rank}.npz", **record)
 
 
 if __name__ == "__main__":

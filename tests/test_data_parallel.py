@@ -18,8 +18,7 @@ import numpy as np
 import pytest
 import torch
 from data_parallel_support import (
-    BACKBONES,
-    ESTIMATORS,
+    CASES,
     FIT_SETTINGS,
     fit_and_record,
     gradient_worker,
@@ -34,7 +33,6 @@ from skdamerge._engine.checkpoint import EpochCheckpoint
 from skdamerge._engine.data_parallel import (
     DataParallelGroup,
     GlobalBatchNorm2d,
-    data_parallel_device,
     gather_across_ranks,
     restore_batch_norm,
     use_global_batch_norm,
@@ -274,12 +272,13 @@ def test_init_from_torchrun_needs_a_torchrun_environment(monkeypatch):
 def test_torchrun_fit_matches_a_single_process_fit(tmp_path):
     """Two gloo processes under torchrun against one process, same batches and seed.
 
-    MMDClassifier and DANNClassifier (its domain classifier trained too), 3 epochs
-    on 48 + 48 images of 3x32x32 in global batches of 16, with validation, early
-    stopping and the cyclic learning rate. Both ranks end with the same plain
-    model. With a user-module backbone (default memory format) the fit is the
-    single-process one to float32 rounding: losses within rtol 1e-5,
-    probabilities within 1e-6. The built-in backbone trains channels-last, where
+    MMDClassifier and DANNClassifier (its domain classifier trained too), and
+    every other method that supports it, 3 epochs on 48 + 48 images of 3x32x32
+    in global batches of 16, with validation, early stopping and the cyclic
+    learning rate. Both ranks end with the same plain model. With a user-module
+    backbone (default memory format) the fit is the single-process one to
+    float32 rounding: losses within rtol 1e-5, probabilities within 1e-6. The
+    built-in backbone trains channels-last, where
     PyTorch's single-process CPU batch norm is itself accurate to about 1e-4 in
     float32 (the global batch norm of the processes is more accurate); the
     difference grows over the steps to losses within rtol 1e-3 and
@@ -307,40 +306,30 @@ def test_torchrun_fit_matches_a_single_process_fit(tmp_path):
         timeout=900,
     )
     assert completed.returncode == 0, completed.stderr[-4000:]
-    tolerances = {
-        "module": {"rtol": 1e-5, "atol": 1e-6},
-        "builtin": {"rtol": 1e-3, "atol": 2e-3},
-    }
-    for name in ESTIMATORS:
-        for kind in BACKBONES:
-            ranks = [
-                np.load(tmp_path / f"{name}_{kind}_rank{rank}.npz") for rank in range(2)
-            ]
-            for key in ranks[0].files:  # every rank holds the same fitted model
-                np.testing.assert_array_equal(
-                    ranks[0][key], ranks[1][key], err_msg=f"{name} {kind} {key}"
-                )
-            got = ranks[0]
-            assert int(got["global_norm_layers"]) == 0  # plain batch norm again
-            with warnings.catch_warnings():  # a tiny training collapses on the target
-                warnings.simplefilter("ignore")
-                expected = fit_and_record(name, kind)
-            rtol, atol = tolerances[kind]["rtol"], tolerances[kind]["atol"]
-            assert len(got["train_loss"]) == FIT_SETTINGS["max_epochs"]
-            for key in ("train_loss", "valid_loss"):
-                np.testing.assert_allclose(
-                    got[key], expected[key], rtol=rtol, err_msg=f"{name} {kind} {key}"
-                )
-            assert int(got["best_epoch"]) == int(expected["best_epoch"])
-            np.testing.assert_allclose(
-                got["proba"], expected["proba"], atol=atol, err_msg=f"{name} {kind}"
+    for case, _, kind, _, _ in CASES:
+        ranks = [np.load(tmp_path / f"{case}_rank{rank}.npz") for rank in range(2)]
+        for key in ranks[0].files:  # every rank holds the same fitted model
+            np.testing.assert_array_equal(
+                ranks[0][key], ranks[1][key], err_msg=f"{case} {key}"
             )
-
-
-def test_a_gpu_only_group_refuses_the_cpu():
-    group = DataParallelGroup(rank=1, world_size=2, backend="nccl")
-    with pytest.raises(ValueError, match="device='cpu'.*'nccl' backend"):
-        data_parallel_device("cpu", group)
-    gloo = DataParallelGroup(rank=1, world_size=2, backend="gloo")
-    assert data_parallel_device("cpu", gloo) == "cpu"
-    assert not gloo.is_main and DataParallelGroup(0, 2, "gloo").is_main
+        got = ranks[0]
+        assert int(got["global_norm_layers"]) == 0  # plain batch norm again
+        with warnings.catch_warnings():  # a tiny training collapses on the target
+            warnings.simplefilter("ignore")
+            expected = fit_and_record(case)
+        rtol, atol = (1e-3, 2e-3) if kind == "builtin" else (1e-5, 1e-6)
+        if case == "dann_no_target":
+            # On the clean source images alone, some first-layer convolutions
+            # see positive inputs only: their bias has an exact gradient of 0
+            # (the batch norm after the ReLU removes it), so Adam moves it by
+            # the sign of the rounding noise, in one process and in two.
+            atol = 1e-4
+        assert len(got["train_loss"]) == FIT_SETTINGS["max_epochs"]
+        for key in ("train_loss", "valid_loss"):
+            np.testing.assert_allclose(
+                got[key], expected[key], rtol=rtol, err_msg=f"{case} {key}"
+            )
+        assert int(got["best_epoch"]) == int(expected["best_epoch"])
+        np.testing.assert_allclose(
+            got["proba"], expected["proba"], atol=atol, err_msg=case
+        )
