@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import pickle
 import sys
 from pathlib import Path
 
@@ -71,13 +72,20 @@ def backbone(kind: str):
     return DeepMerge(3, IMAGE_SIZE)
 
 
-def fit_and_record(case: str, **params) -> dict[str, np.ndarray]:
-    """Fit one case of :data:`CASES`; return its losses and probabilities."""
+def fit_and_record(
+    case: str, pickle_to: Path | None = None, **params
+) -> dict[str, np.ndarray]:
+    """Fit one case of :data:`CASES`; return its losses and probabilities.
+
+    With ``pickle_to`` the fitted estimator is pickled to that file too.
+    """
     _, method, kind, extra, with_target = next(c for c in CASES if c[0] == case)
     Xs, ys, Xt = fit_data()
     estimator = estimator_class(method)
     clf = estimator(**FIT_SETTINGS, backbone=backbone(kind), **extra, **params)
     clf.fit(Xs, ys, X_target=Xt if with_target else None)
+    if pickle_to is not None:
+        pickle_to.write_bytes(pickle.dumps(clf))
     return {
         "train_loss": np.array([row["train_loss"] for row in clf.history_]),
         "valid_loss": np.array([row["valid_loss"] for row in clf.history_]),
@@ -178,8 +186,14 @@ def main(out_dir: str) -> None:
     torch.set_num_threads(1)
     context = init_from_torchrun()
     for case, *_ in CASES:
-        record = fit_and_record(case, data_parallel=True, device=context.device)
-        np.savez(Path(out_dir) / f"{case}_rank{context.rank}.npz", **record)
+        stem = Path(out_dir) / f"{case}_rank{context.rank}"
+        record = fit_and_record(
+            case,
+            pickle_to=stem.with_suffix(".pkl") if case == "dann_module" else None,
+            data_parallel=True,
+            device=context.device,
+        )
+        np.savez(stem.with_suffix(".npz"), **record)
 
 
 if __name__ == "__main__":

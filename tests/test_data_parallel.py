@@ -8,6 +8,7 @@ processes matches a single-process fit of the same global batch and seed.
 from __future__ import annotations
 
 import os
+import pickle
 import socket
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from data_parallel_support import (
     CASES,
     FIT_SETTINGS,
     fit_and_record,
+    fit_data,
     gradient_worker,
     gradients,
     step_batch,
@@ -306,6 +308,13 @@ def test_torchrun_fit_matches_a_single_process_fit(tmp_path):
         timeout=900,
     )
     assert completed.returncode == 0, completed.stderr[-4000:]
+    # The fitted estimator of a process predicts without a process group.
+    Xs, _, Xt = fit_data()
+    fitted = pickle.loads((tmp_path / "dann_module_rank1.pkl").read_bytes())
+    np.testing.assert_array_equal(
+        fitted.predict_proba(np.concatenate([Xs, Xt])),
+        np.load(tmp_path / "dann_module_rank1.npz")["proba"],
+    )
     for case, _, kind, _, _ in CASES:
         ranks = [np.load(tmp_path / f"{case}_rank{rank}.npz") for rank in range(2)]
         for key in ranks[0].files:  # every rank holds the same fitted model

@@ -97,8 +97,7 @@ default="auto"
         statistics and losses computed over the whole batch: the result is
         that of one process with the same ``batch_size``, up to rounding. Every
         process ends with the same fitted model; only rank 0 writes
-        checkpoints. See the "Data-parallel training" section of the
-        performance guide.
+        checkpoints. SHOTClassifier refuses it. See :ref:`data_parallel`.
     verbose : int, default=0
         0 is silent; 1 prints a table of the losses and scores per epoch."""
 
