@@ -428,11 +428,11 @@ class RankRandomness:
     ) -> None:
         self.device = device
         self._saved = None
-        shared = self._get()
         rank_seed = int(np.random.SeedSequence([seed, rank, 2]).generate_state(1)[0])
-        torch.manual_seed(rank_seed)
-        self._own = self._get()
-        self._set(shared)
+        cuda = None
+        if device.type == "cuda":
+            cuda = torch.Generator(device).manual_seed(rank_seed).get_state()
+        self._own = (torch.Generator().manual_seed(rank_seed).get_state(), cuda)
         self._handles = [
             extractor.register_forward_pre_hook(self._enter),
             extractor.register_forward_hook(self._leave),

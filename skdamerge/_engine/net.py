@@ -168,7 +168,7 @@ class DomainAdaptationNet(NeuralNet):
         """Return the training and validation batch iterables of ``X``."""
         data: TrainingData = X
         rng = np.random.default_rng(self.shuffle_seed)
-        group = self.data_parallel
+        group = getattr(self, "data_parallel", None)
         rank, world_size = (0, 1) if group is None else (group.rank, group.world_size)
         augment = None
         if self.augment:
@@ -206,14 +206,20 @@ class DomainAdaptationNet(NeuralNet):
 
     # -- data-parallel training -----------------------------------------------------
     @property
+    def _parallel(self) -> tuple | None:
+        """The data-parallel set-up while training (None in older pickles)."""
+        return getattr(self, "_parallel_state", None)
+
+    @property
     def writes_files(self) -> bool:
         """Whether this process writes files (checkpoints): rank 0 or alone."""
-        return self.data_parallel is None or self.data_parallel.is_main
+        group = getattr(self, "data_parallel", None)  # None in older pickles
+        return group is None or group.is_main
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         """Set up data-parallel training (global batch norm, DDP) if asked."""
         super().on_train_begin(net, X=X, y=y, **kwargs)
-        if self.data_parallel is None or self._parallel_state is not None:
+        if getattr(self, "data_parallel", None) is None or self._parallel is not None:
             return
         device = torch.device(self.device)
         replaced = use_global_batch_norm(self.module_, cuda=device.type == "cuda")
@@ -248,7 +254,7 @@ class DomainAdaptationNet(NeuralNet):
         single-process fit builds, usable (and picklable) without a process
         group.
         """
-        if self._parallel_state is None:
+        if self._parallel is None:
             return
         replaced, _, randomness = self._parallel_state
         self._parallel_state = None
@@ -284,8 +290,8 @@ class DomainAdaptationNet(NeuralNet):
         extra = {"target_index": rows[0]} if rows else {}
         progress = min(self.steps_done_ / max(self.total_steps, 1), 1.0)
         with self.precision_policy.autocast():
-            if self._parallel_state is not None:
-                step = self._parallel_state[1]
+            if self._parallel is not None:
+                step = self._parallel[1]
                 step.train(True)
                 result = step(xs, ys, xt, progress, **extra)
             else:
