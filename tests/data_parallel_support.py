@@ -179,6 +179,35 @@ def gradient_worker(rank: int, world_size: int, port: int, out_dir: str) -> None
         dist.destroy_process_group()
 
 
+def entry_checks_worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
+    """The checks at fit entry, with a seed and a data set that differ by rank."""
+    import json
+
+    import torch.distributed as dist
+
+    from skdamerge._engine.data_parallel import check_same_data, same_on_every_rank
+
+    dist.init_process_group(
+        "gloo",
+        init_method=f"tcp://127.0.0.1:{port}",
+        rank=rank,
+        world_size=world_size,
+    )
+    try:
+        seed = same_on_every_rank(100 + rank)
+        y = np.arange(10) % 2
+        check_same_data(np.zeros((10, 3, 8, 8)), y, np.zeros((6, 3, 8, 8)), None)
+        try:
+            check_same_data(np.zeros((10 + rank, 3, 8, 8)), y, None, None)
+            error = None
+        except ValueError as raised:
+            error = str(raised)
+        record = {"seed": seed, "error": error}
+        (Path(out_dir) / f"checks{rank}.json").write_text(json.dumps(record))
+    finally:
+        dist.destroy_process_group()
+
+
 def main(out_dir: str) -> None:
     """Fit every case of :data:`CASES` data-parallel; save per rank."""
     from skdamerge.distributed import init_from_torchrun

@@ -7,6 +7,7 @@ processes matches a single-process fit of the same global batch and seed.
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import socket
@@ -21,6 +22,7 @@ import torch
 from data_parallel_support import (
     CASES,
     FIT_SETTINGS,
+    entry_checks_worker,
     fit_and_record,
     fit_data,
     gradient_worker,
@@ -241,6 +243,21 @@ def test_two_ranks_give_the_single_process_gradient_of_the_global_batch(tmp_path
         assert set(saved.files) - records == set(expected)
         for name, grad in expected.items():
             _assert_same_gradient(saved[name], grad, name)
+
+
+@needs_gloo
+def test_every_rank_takes_rank_zeros_seed_and_refuses_other_data(tmp_path):
+    torch.multiprocessing.spawn(
+        entry_checks_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2
+    )
+    for rank in range(2):
+        record = json.loads((tmp_path / f"checks{rank}.json").read_text())
+        assert record["seed"] == 100  # rank 0's
+        # Every rank refuses, naming what differs and the fix.
+        assert "same X, y, X_target and validation_data" in record["error"]
+        assert "(10, (3, 8, 8))" in record["error"]
+        assert "(11, (3, 8, 8))" in record["error"]
+        assert "Load the whole data set in every process" in record["error"]
 
 
 # -- the estimator's contract -------------------------------------------------------
