@@ -216,11 +216,15 @@ def main(out_dir: str) -> None:
     context = init_from_torchrun()
     for case, *_ in CASES:
         stem = Path(out_dir) / f"{case}_rank{context.rank}"
+        extra = {}
+        if case == "mmd_module":  # rank 0 writes the checkpoints
+            extra["checkpoint_path"] = Path(out_dir) / f"{case}.ckpt"
         record = fit_and_record(
             case,
             pickle_to=stem.with_suffix(".pkl") if case == "dann_module" else None,
             data_parallel=True,
             device=context.device,
+            **extra,
         )
         np.savez(stem.with_suffix(".npz"), **record)
 

@@ -22,6 +22,7 @@ import torch
 from data_parallel_support import (
     CASES,
     FIT_SETTINGS,
+    backbone,
     entry_checks_worker,
     fit_and_record,
     fit_data,
@@ -294,7 +295,9 @@ def test_torchrun_fit_matches_a_single_process_fit(tmp_path):
     MMDClassifier and DANNClassifier (its domain classifier trained too), and
     every other method that supports it, 3 epochs on 48 + 48 images of 3x32x32
     in global batches of 16, with validation, early stopping and the cyclic
-    learning rate. Both ranks end with the same plain model. With a user-module
+    learning rate. Both ranks end with the same plain model, which predicts
+    unpickled outside the process group, and rank 0's checkpoint resumes in one
+    process to the same model. With a user-module
     backbone (default memory format) the fit is the single-process one to
     float32 rounding: losses within rtol 1e-5, probabilities within 1e-6. The
     built-in backbone trains channels-last, where
@@ -326,11 +329,24 @@ def test_torchrun_fit_matches_a_single_process_fit(tmp_path):
     )
     assert completed.returncode == 0, completed.stderr[-4000:]
     # The fitted estimator of a process predicts without a process group.
-    Xs, _, Xt = fit_data()
+    Xs, ys, Xt = fit_data()
     fitted = pickle.loads((tmp_path / "dann_module_rank1.pkl").read_bytes())
     np.testing.assert_array_equal(
         fitted.predict_proba(np.concatenate([Xs, Xt])),
         np.load(tmp_path / "dann_module_rank1.npz")["proba"],
+    )
+    # A checkpoint of the processes resumes in one process: the same model.
+    resumed = MMDClassifier(
+        **FIT_SETTINGS,
+        backbone=backbone("module"),
+        resume_from=tmp_path / "mmd_module.ckpt",
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        resumed.fit(Xs, ys, X_target=Xt)
+    np.testing.assert_array_equal(
+        resumed.predict_proba(np.concatenate([Xs, Xt])),
+        np.load(tmp_path / "mmd_module_rank0.npz")["proba"],
     )
     for case, _, kind, _, _ in CASES:
         ranks = [np.load(tmp_path / f"{case}_rank{rank}.npz") for rank in range(2)]
