@@ -297,14 +297,13 @@ def test_torchrun_fit_matches_a_single_process_fit(tmp_path):
     in global batches of 16, with validation, early stopping and the cyclic
     learning rate. Both ranks end with the same plain model, which predicts
     unpickled outside the process group, and rank 0's checkpoint resumes in one
-    process to the same model. With a user-module
-    backbone (default memory format) the fit is the single-process one to
-    float32 rounding: losses within rtol 1e-5, probabilities within 1e-6. The
-    built-in backbone trains channels-last, where
-    PyTorch's single-process CPU batch norm is itself accurate to about 1e-4 in
-    float32 (the global batch norm of the processes is more accurate); the
-    difference grows over the steps to losses within rtol 1e-3 and
-    probabilities within 2e-3.
+    process to the same model. With a user-module backbone (default memory
+    format) the fit is the single-process one to float32 rounding: losses
+    within rtol 1e-5, probabilities within 1e-6. The built-in backbone trains
+    channels-last, where PyTorch's single-process CPU batch norm is itself
+    accurate to about 1e-4 in float32 (the global batch norm of the processes
+    is more accurate); the difference grows over the steps to losses within
+    rtol 1e-3 and probabilities within 2e-3.
     """
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
