@@ -1,4 +1,8 @@
-"""Distributed inference with Dask, and the multi-GPU (DDP) recipe on one machine."""
+"""Distributed inference with Dask, and DDP wrapping of the network on one machine.
+
+Data-parallel training itself (``data_parallel=True``) is tested in
+tests/test_data_parallel.py.
+"""
 
 import copy
 import pickle
@@ -122,9 +126,9 @@ def _free_port():
 
 
 def test_ddp_wrapped_network_gives_the_same_gradients(fitted, tiny_shift):
-    """The multi-GPU recipe (skdamerge.distributed docs), with the CPU gloo backend:
-    wrapping the feature extractor and the domain classifier in DDP leaves the
-    objective step unchanged, and the domain classifier's gradients flow."""
+    """With the CPU gloo backend, wrapping the feature extractor and the domain
+    classifier in DDP by hand leaves the objective step unchanged, and the domain
+    classifier's gradients flow."""
     dist = torch.distributed
     if not dist.is_available() or not dist.is_gloo_available():
         pytest.skip("torch.distributed with gloo is not available")

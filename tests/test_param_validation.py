@@ -34,6 +34,7 @@ INVALID = {
     "random_state": ["seed", 1.5],
     "device": ["gpu", "cuda:x", 0.5],
     "precision": ["fp8", "half"],
+    "data_parallel": ["yes", 2],
     "verbose": [-1, "loud"],
     "transfer_weight": [-1.0, "strong"],
     "fisher_intra_weight": [-0.01],
@@ -130,6 +131,7 @@ def test_invalid_value_is_rejected_at_fit_entry(estimator_cls, name, value):
         ("device", "cuda:1"),
         ("device", torch.device("cpu")),
         ("precision", "amp"),
+        ("data_parallel", True),
         ("verbose", True),
     ],
 )

@@ -382,6 +382,7 @@ FUNCTIONS = {
         {},
         {"verbose": ["yes"]},
     ),
+    "skdamerge.distributed.init_from_torchrun": ({}, {"backend": ["mpi", 3]}),
     "skdamerge.distributed.predict_proba_dask": (
         {"estimator": _Model(), "X": A},
         {

@@ -127,6 +127,14 @@ class SourceTargetBatches:
         Yield ``(X_batch, y_batch, X_target_batch, target_rows)``, where
         ``target_rows`` (an int ndarray, None without a target) are the rows of
         ``X_target`` in the target batch.
+    rank, world_size : int, default=0 and 1
+        Data-parallel training: every rank draws the same order (the same
+        ``rng`` seed) and yields its contiguous share, ``batch_size //
+        world_size`` images, of each global batch of the source and of the
+        target, so that the ranks' shares put together in rank order are the
+        batch of a single process. A last, partial global batch is cut to a
+        multiple of ``world_size`` (at most ``world_size - 1`` images of an
+        epoch are skipped) and dropped when fewer than two images remain.
 
     Without a source (``X_source`` None, a training on the target alone), one
     epoch is a pass over the shuffled target set in :class:`TargetOnlyBatch`
@@ -144,7 +152,14 @@ class SourceTargetBatches:
         channels_last: bool = False,
         augment=None,
         target_indices: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
+        if batch_size % world_size:
+            raise ValueError(
+                f"batch_size={batch_size} is not divisible by the number of "
+                f"processes ({world_size})."
+            )
         self.X_source = X_source
         self.y_source = y_source
         self.X_target = X_target
@@ -154,12 +169,28 @@ class SourceTargetBatches:
         self.channels_last = channels_last
         self.augment = augment
         self.target_indices = target_indices
+        self.rank = rank
+        self.world_size = world_size
         self._target_order = np.empty(0, dtype=np.intp)
 
     def __len__(self) -> int:
         epoch = self.X_target if self.X_source is None else self.X_source
         n_full, remainder = divmod(len(epoch), self.batch_size)
-        return n_full + (remainder > 1)
+        return n_full + (self._kept(remainder) > 1)
+
+    def _kept(self, size: int) -> int:
+        """Return how many images of a global batch of ``size`` are used.
+
+        The largest multiple of ``world_size`` (``size`` itself in one process).
+        """
+        return size - size % self.world_size
+
+    def _shard(self, indices: np.ndarray) -> np.ndarray:
+        """Return this rank's contiguous share of a global batch's indices."""
+        if self.world_size == 1:
+            return indices
+        share = len(indices) // self.world_size
+        return indices[self.rank * share : (self.rank + 1) * share]
 
     def _next_target_indices(self, size: int) -> np.ndarray:
         chunks = []
@@ -192,15 +223,18 @@ class SourceTargetBatches:
         target_indices = None
         for start in range(0, len(order), self.batch_size):
             indices = order[start : start + self.batch_size]
+            indices = indices[: self._kept(len(indices))]
             if len(indices) < 2:
                 break
+            global_size = len(indices)
+            indices = self._shard(indices)
             xs = _to_tensor(
                 self._gather(self.X_source, indices), self.device, self.channels_last
             )
             ys = _to_tensor(self.y_source[indices], self.device)
             xt = None
             if self.X_target is not None:
-                target_indices = self._next_target_indices(len(indices))
+                target_indices = self._shard(self._next_target_indices(global_size))
                 xt = _to_tensor(
                     self._gather(self.X_target, target_indices),
                     self.device,
@@ -219,8 +253,10 @@ class SourceTargetBatches:
         order = self.rng.permutation(len(self.X_target))
         for start in range(0, len(order), self.batch_size):
             indices = order[start : start + self.batch_size]
+            indices = indices[: self._kept(len(indices))]
             if len(indices) < 2:
                 break
+            indices = self._shard(indices)
             xt = _to_tensor(
                 self._gather(self.X_target, indices), self.device, self.channels_last
             )

@@ -54,6 +54,8 @@ class EpochCheckpoint(Callback):
 
     def on_epoch_end(self, net, **kwargs) -> None:
         """Save the state after this epoch."""
+        if not getattr(net, "writes_files", True):
+            return  # data-parallel training: rank 0 writes
         key = net.selection_key()
         valid = [row[key] for row in net.history if key in row]
         scaler = getattr(net, "grad_scaler_", None)

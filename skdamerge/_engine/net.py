@@ -26,6 +26,14 @@ from torch.optim.lr_scheduler import CyclicLR
 from ..exceptions import NonFiniteLossError
 from .batches import ArrayBatches, SourceTargetBatches
 from .best_weights import BestWeights
+from .data_parallel import (
+    BroadcastEpochScores,
+    DataParallelGroup,
+    RankRandomness,
+    restore_batch_norm,
+    use_global_batch_norm,
+    wrap_step,
+)
 from .history_keys import (
     LEARNING_RATE,
     SELECTION_LOSS,
@@ -93,6 +101,12 @@ class DomainAdaptationNet(NeuralNet):
     augment : bool, default=False
         Turn every training image (source and target) to a random one of the
         eight orientations of the square, anew each step.
+    data_parallel : DataParallelGroup or None, default=None
+        Train data-parallel over the processes of the default
+        ``torch.distributed`` group (see :mod:`skdamerge._engine.data_parallel`):
+        each rank trains on its share of every global batch of ``batch_size``,
+        through DDP, with the losses computed on the global batch; only rank 0
+        writes files. None trains in this process alone.
     """
 
     def __init__(
@@ -105,6 +119,7 @@ class DomainAdaptationNet(NeuralNet):
         precision: Precision | None = None,
         channels_last: bool = False,
         augment: bool = False,
+        data_parallel: DataParallelGroup | None = None,
         **kwargs,
     ) -> None:
         super().__init__(module, *args, **kwargs)
@@ -114,6 +129,8 @@ class DomainAdaptationNet(NeuralNet):
         self.precision = precision
         self.channels_last = channels_last
         self.augment = augment
+        self.data_parallel = data_parallel
+        self._parallel_state: tuple | None = None
 
     @property
     def precision_policy(self) -> Precision:
@@ -151,10 +168,14 @@ class DomainAdaptationNet(NeuralNet):
         """Return the training and validation batch iterables of ``X``."""
         data: TrainingData = X
         rng = np.random.default_rng(self.shuffle_seed)
+        group = getattr(self, "data_parallel", None)
+        rank, world_size = (0, 1) if group is None else (group.rank, group.world_size)
         augment = None
         if self.augment:
             # A stream of its own: the batch order is that of a fit without it.
-            augment = RandomOrientation(np.random.default_rng([self.shuffle_seed, 1]))
+            augment = RandomOrientation(
+                np.random.default_rng([self.shuffle_seed, 1]), rank, world_size
+            )
         train = SourceTargetBatches(
             data.X_train,
             data.y_train,
@@ -165,6 +186,8 @@ class DomainAdaptationNet(NeuralNet):
             channels_last=self.channels_last,
             augment=augment,
             target_indices=getattr(self.objective, "uses_target_indices", False),
+            rank=rank,
+            world_size=world_size,
         )
         valid = None
         if data.X_valid is not None:
@@ -180,6 +203,63 @@ class DomainAdaptationNet(NeuralNet):
     def get_iterator(self, dataset, training=False):
         """Batches are already formed by :meth:`get_split_datasets`."""
         return dataset
+
+    # -- data-parallel training -----------------------------------------------------
+    @property
+    def _parallel(self) -> tuple | None:
+        """The data-parallel set-up while training (None in older pickles)."""
+        return getattr(self, "_parallel_state", None)
+
+    @property
+    def writes_files(self) -> bool:
+        """Whether this process writes files (checkpoints): rank 0 or alone."""
+        group = getattr(self, "data_parallel", None)  # None in older pickles
+        return group is None or group.is_main
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        """Set up data-parallel training (global batch norm, DDP) if asked."""
+        super().on_train_begin(net, X=X, y=y, **kwargs)
+        if getattr(self, "data_parallel", None) is None or self._parallel is not None:
+            return
+        device = torch.device(self.device)
+        replaced = use_global_batch_norm(self.module_, cuda=device.type == "cuda")
+        # Without a target batch the objective's extra networks get no gradient.
+        no_target = isinstance(X, TrainingData) and X.X_target is None
+        step = wrap_step(
+            self.module_,
+            self.objective,
+            self.criterion_,
+            device,
+            find_unused_parameters=no_target
+            and bool(getattr(self.module_, "extra_module_names", ())),
+        )
+        randomness = RankRandomness(
+            getattr(self.module_, "extractor", self.module_),
+            self.shuffle_seed,
+            self.data_parallel.rank,
+            device,
+        )
+        self._parallel_state = (replaced, step, randomness)
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        """Leave data-parallel training: the module is a plain one again."""
+        self.stop_data_parallel()
+        super().on_train_end(net, X=X, y=y, **kwargs)
+
+    def stop_data_parallel(self) -> None:
+        """Drop the DDP wrapper and restore plain batch-norm layers (idempotent).
+
+        Called at the end of training, and by the estimator when training
+        stops on an error, so that the fitted module is the one a
+        single-process fit builds, usable (and picklable) without a process
+        group.
+        """
+        if self._parallel is None:
+            return
+        replaced, _, randomness = self._parallel_state
+        self._parallel_state = None
+        randomness.remove()
+        restore_batch_norm(self.module_, replaced)
 
     # -- steps --------------------------------------------------------------------
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
@@ -210,9 +290,14 @@ class DomainAdaptationNet(NeuralNet):
         extra = {"target_index": rows[0]} if rows else {}
         progress = min(self.steps_done_ / max(self.total_steps, 1), 1.0)
         with self.precision_policy.autocast():
-            result = self.objective(
-                self.module_, self.criterion_, xs, ys, xt, progress, **extra
-            )
+            if self._parallel is not None:
+                step = self._parallel[1]
+                step.train(True)
+                result = step(xs, ys, xt, progress, **extra)
+            else:
+                result = self.objective(
+                    self.module_, self.criterion_, xs, ys, xt, progress, **extra
+                )
         loss = result["loss"]
         if not torch.isfinite(loss):
             self._raise_non_finite(result)
@@ -343,6 +428,7 @@ def make_callbacks(
     cycle_length: float | None,
     batches_per_epoch: int,
     target_monitor: TargetMonitor | None = None,
+    data_parallel: bool = False,
 ) -> list:
     """Return the skorch callbacks of one fit.
 
@@ -368,6 +454,11 @@ def make_callbacks(
         Records the target class fractions per epoch; with it, the kept model and
         early stopping follow ``valid_selection_loss`` (collapsed epochs
         penalised) instead of ``valid_loss``.
+    data_parallel : bool, default=False
+        Data-parallel training: every rank takes rank 0's epoch scores
+        (:class:`~skdamerge._engine.data_parallel.BroadcastEpochScores`) before
+        the kept weights and early stopping are decided, so that all ranks
+        decide alike.
     """
     callbacks: list = [
         (train_key(name), PassthroughScoring(train_key(name), None, on_train=True))
@@ -403,6 +494,8 @@ def make_callbacks(
             ),
             (VALID_AUC, EpochScoring(_validation_auc, False, name=VALID_AUC)),
         ]
+        if data_parallel:
+            callbacks.append(("broadcast_epoch_scores", BroadcastEpochScores()))
         if patience:
             callbacks.append(
                 ("best_weights", BestWeights(monitor)),

@@ -20,11 +20,23 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
 from .._engine.checkpoint import load_checkpoint
+from .._engine.data_parallel import (
+    DataParallelGroup,
+    check_data_parallel,
+    check_same_data,
+    current_group,
+    data_parallel_device,
+    same_on_every_rank,
+)
 from .._engine.inference import forward_batches
 from .._engine.module import DomainAdaptationModule
 from .._engine.net import DomainAdaptationNet, TrainingData
 from .._engine.objectives import Objective, register_estimator
-from .._engine.orientation import N_ORIENTATIONS
+from .._engine.orientation import (
+    N_ORIENTATIONS,
+    augments_images,
+    check_square_images,
+)
 from .._engine.precision import resolve_precision
 from .._engine.target_monitor import (
     TargetMonitor,
@@ -74,36 +86,11 @@ def _check_input(X, name: str, *, prediction: bool = False):
     return check_images(X, name)
 
 
-def _check_square_images(input_shape: tuple[int, ...], what: str) -> None:
-    """Refuse orientation changes for flat features or non-square images."""
-    if len(input_shape) != 3 or input_shape[1] != input_shape[2]:
-        raise ValueError(
-            f"{what} turns images by right angles and needs square images "
-            f"(n, channels, size, size); the samples here have shape "
-            f"{tuple(input_shape)}. Crop them square "
-            "(skdamerge.preprocessing.CenterCrop) or leave it off."
-        )
-
-
-def augments_images(augment: bool | str, input_shape: tuple[int, ...]) -> bool:
-    """Whether training turns the images: ``augment``, "auto" for square images.
-
-    Raises
-    ------
-    ValueError
-        If ``augment`` is True and the samples are not square images.
-    """
-    if augment == "auto":
-        return len(input_shape) == 3 and input_shape[1] == input_shape[2]
-    if augment:
-        _check_square_images(input_shape, "augment=True")
-    return bool(augment)
-
-
-def _resolve_device(device) -> str:
+def _resolve_device(device, group: DataParallelGroup | None = None) -> str:
     if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return str(device)
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = str(device)
+    return device if group is None else data_parallel_device(device, group)
 
 
 class DomainAdaptationClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
@@ -182,7 +169,11 @@ default=None
         seed = int(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
-        device = _resolve_device(self.device)
+        group = self._parallel_group()
+        if group is not None:
+            seed = same_on_every_rank(seed)
+            check_same_data(X, y_encoded, X_target, validation_data)
+        device = _resolve_device(self.device, group)
         precision = resolve_precision(self.precision, device)
         devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
         if validation_data is not None:
@@ -236,6 +227,7 @@ default=None
             channels_last = uses_channels_last(self)
         if channels_last:
             module = module.to(memory_format=torch.channels_last)
+        group = self._parallel_group()
         net = build_net(
             self,
             objective,
@@ -249,6 +241,7 @@ default=None
             channels_last=channels_last,
             valid_index=valid_index,
             augment=augments_images(self.augment, self.input_shape_),
+            data_parallel=group,
         )
         try:
             best_epoch = self._train(net, data, state)
@@ -259,6 +252,7 @@ default=None
             self._set_fitted(net, net.best_epoch())
             raise
         finally:
+            net.stop_data_parallel()
             monitor = dict(getattr(net, "callbacks_", [])).get("target_monitor")
             watched = None if monitor is None else monitor.X_target
             if monitor is not None:
@@ -287,6 +281,10 @@ default=None
         check_common_values(self)
         objective = self._make_objective()
         objective.validate()
+        if self.data_parallel:
+            check_data_parallel(
+                type(self).__name__, objective, self.batch_size, current_group()
+            )
         if (
             self.freeze_features
             and objective.uses_target
@@ -302,6 +300,10 @@ default=None
                 "transfer_weight=0 and fisher_intra_weight=0."
             )
         return objective
+
+    def _parallel_group(self) -> DataParallelGroup | None:
+        """Return the process group of a data-parallel fit (None: one process)."""
+        return current_group() if self.data_parallel else None
 
     def _check_validation_data(self, validation_data, X):
         """Validate ``validation_data`` and encode its labels with ``classes_``."""
@@ -500,7 +502,7 @@ default=None
         orientations = (0,)
         if tta:
             check_is_fitted(self, "net_")
-            _check_square_images(self.input_shape_, "tta=True")
+            check_square_images(self.input_shape_, "tta=True")
             orientations = tuple(range(N_ORIENTATIONS))
         probabilities = [
             torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()

@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from .._engine.checkpoint import EpochCheckpoint
+from .._engine.data_parallel import DataParallelGroup
 from .._engine.module import DomainAdaptationModule
 from .._engine.net import DomainAdaptationNet, TrainingData, make_callbacks
 from .._engine.objectives import Objective
@@ -148,15 +149,25 @@ def build_net(
     channels_last: bool = False,
     valid_index: np.ndarray | None = None,
     augment: bool = False,
+    data_parallel: DataParallelGroup | None = None,
 ) -> DomainAdaptationNet:
-    """Build the skorch net of one fit, with its callbacks."""
+    """Build the skorch net of one fit, with its callbacks.
+
+    With ``data_parallel`` (the process group of a data-parallel fit) each
+    rank trains on its share of every global batch of ``batch_size``.
+    """
     batch_size = estimator.batch_size
     # Without labelled source images (X_train None) an epoch is a pass over the
     # target, and nothing early-stops: the source validation loss, if any, is
     # recorded but is not what a training on the target alone minimises.
     source_free = data.X_train is None
     n_train = len(data.X_target if source_free else data.X_train)
-    batches_per_epoch = max(1, n_train // batch_size + (n_train % batch_size > 1))
+    # As SourceTargetBatches: a last partial batch is cut to a multiple of the
+    # number of processes and dropped below two images.
+    world_size = 1 if data_parallel is None else data_parallel.world_size
+    n_full, remainder = divmod(n_train, batch_size)
+    remainder -= remainder % world_size
+    batches_per_epoch = max(1, n_full + (remainder > 1))
     extra = {} if estimator.verbose else {"callbacks__print_log": None}
     multipliers = objective.lr_multipliers()
     group_multipliers = [
@@ -170,6 +181,7 @@ def build_net(
         cycle_length=estimator.cycle_length,
         batches_per_epoch=batches_per_epoch,
         target_monitor=target_monitor,
+        data_parallel=data_parallel is not None,
     )
     callbacks += list(estimator.callbacks or [])
     if estimator.checkpoint_path is not None:
@@ -203,5 +215,6 @@ def build_net(
         precision=precision,
         channels_last=channels_last,
         augment=augment,
+        data_parallel=data_parallel,
         **extra,
     )

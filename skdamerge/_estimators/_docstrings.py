@@ -90,6 +90,18 @@ default="auto"
         ``"fp16"``): CUDA automatic mixed precision, float16 autocast with gradient
         scaling; CUDA only. In both, the losses are computed in float32 and the
         weights stay float32; target accuracy is unchanged within seed noise.
+    data_parallel : bool, default=False
+        Train data-parallel over the processes of an initialised
+        ``torch.distributed`` process group (a script launched with
+        ``torchrun`` that calls :func:`skdamerge.distributed.init_from_torchrun`),
+        one process per GPU or CPU worker, every process calling ``fit`` with
+        the same data. Each process trains on its share of every batch of
+        ``batch_size`` images (which must be divisible by the number of
+        processes), through PyTorch's ``DistributedDataParallel``, with batch
+        statistics and losses computed over the whole batch: the result is
+        that of one process with the same ``batch_size``, up to rounding. Every
+        process ends with the same fitted model; only rank 0 writes
+        checkpoints. SHOTClassifier refuses it. See :ref:`data_parallel`.
     verbose : int, default=0
         0 is silent; 1 prints a table of the losses and scores per epoch."""
 

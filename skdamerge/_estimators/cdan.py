@@ -110,6 +110,7 @@ class CDANClassifier(DomainAdaptationClassifier, objective=CDANObjective):
         random_state=None,
         device="auto",
         precision="fp32",
+        data_parallel=False,
         verbose=0,
     ):
         self.transfer_weight = transfer_weight
@@ -143,4 +144,5 @@ class CDANClassifier(DomainAdaptationClassifier, objective=CDANObjective):
         self.random_state = random_state
         self.device = device
         self.precision = precision
+        self.data_parallel = data_parallel
         self.verbose = verbose

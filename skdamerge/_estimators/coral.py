@@ -91,6 +91,7 @@ class DeepCORALClassifier(DomainAdaptationClassifier, objective=CORALObjective):
         random_state=None,
         device="auto",
         precision="fp32",
+        data_parallel=False,
         verbose=0,
     ):
         self.transfer_weight = transfer_weight
@@ -119,4 +120,5 @@ class DeepCORALClassifier(DomainAdaptationClassifier, objective=CORALObjective):
         self.random_state = random_state
         self.device = device
         self.precision = precision
+        self.data_parallel = data_parallel
         self.verbose = verbose

@@ -88,6 +88,7 @@ class DANNClassifier(DomainAdaptationClassifier, objective=AdversarialObjective)
         random_state=None,
         device="auto",
         precision="fp32",
+        data_parallel=False,
         verbose=0,
     ):
         self.transfer_weight = transfer_weight
@@ -118,4 +119,5 @@ class DANNClassifier(DomainAdaptationClassifier, objective=AdversarialObjective)
         self.random_state = random_state
         self.device = device
         self.precision = precision
+        self.data_parallel = data_parallel
         self.verbose = verbose

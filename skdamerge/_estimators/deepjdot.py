@@ -96,6 +96,7 @@ class DeepJDOTClassifier(DomainAdaptationClassifier, objective=DeepJDOTObjective
         random_state=None,
         device="auto",
         precision="fp32",
+        data_parallel=False,
         verbose=0,
     ):
         self.transfer_weight = transfer_weight
@@ -126,4 +127,5 @@ class DeepJDOTClassifier(DomainAdaptationClassifier, objective=DeepJDOTObjective
         self.random_state = random_state
         self.device = device
         self.precision = precision
+        self.data_parallel = data_parallel
         self.verbose = verbose

@@ -92,6 +92,7 @@ class MCCClassifier(DomainAdaptationClassifier, objective=MCCObjective):
         random_state=None,
         device="auto",
         precision="fp32",
+        data_parallel=False,
         verbose=0,
     ):
         self.transfer_weight = transfer_weight
@@ -121,4 +122,5 @@ class MCCClassifier(DomainAdaptationClassifier, objective=MCCObjective):
         self.random_state = random_state
         self.device = device
         self.precision = precision
+        self.data_parallel = data_parallel
         self.verbose = verbose

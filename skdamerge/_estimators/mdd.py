@@ -109,6 +109,7 @@ class MDDClassifier(DomainAdaptationClassifier, objective=MDDObjective):
         random_state=None,
         device="auto",
         precision="fp32",
+        data_parallel=False,
         verbose=0,
     ):
         self.transfer_weight = transfer_weight
@@ -142,4 +143,5 @@ class MDDClassifier(DomainAdaptationClassifier, objective=MDDObjective):
         self.random_state = random_state
         self.device = device
         self.precision = precision
+        self.data_parallel = data_parallel
         self.verbose = verbose

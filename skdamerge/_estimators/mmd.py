@@ -86,6 +86,7 @@ class MMDClassifier(DomainAdaptationClassifier, objective=MMDObjective):
         random_state=None,
         device="auto",
         precision="fp32",
+        data_parallel=False,
         verbose=0,
     ):
         self.transfer_weight = transfer_weight
@@ -116,4 +117,5 @@ class MMDClassifier(DomainAdaptationClassifier, objective=MMDObjective):
         self.random_state = random_state
         self.device = device
         self.precision = precision
+        self.data_parallel = data_parallel
         self.verbose = verbose

@@ -14,6 +14,7 @@ from .._engine.checkpoint import load_checkpoint
 from .._engine.module import DomainAdaptationModule
 from .._engine.net import TrainingData
 from .._engine.objectives import SHOTObjective
+from .._engine.orientation import augments_images
 from .._engine.precision import resolve_precision
 from .._engine.validation_split import training_data
 from .._files import load_skdamerge_file
@@ -29,7 +30,6 @@ from ._base import (
     DomainAdaptationClassifier,
     _check_input,
     _resolve_device,
-    augments_images,
 )
 from ._building import WEIGHTS_FORMAT, _frozen_norm_layers
 from ._docstrings import fill_docstring
@@ -276,6 +276,7 @@ class SHOTClassifier(DomainAdaptationClassifier, objective=SHOTObjective):
         random_state=None,
         device="auto",
         precision="fp32",
+        data_parallel=False,
         verbose=0,
     ):
         self.source_model = source_model
@@ -303,6 +304,7 @@ class SHOTClassifier(DomainAdaptationClassifier, objective=SHOTObjective):
         self.random_state = random_state
         self.device = device
         self.precision = precision
+        self.data_parallel = data_parallel
         self.verbose = verbose
 
     def fit(self, X=None, y=None, X_target=None, *, groups=None, validation_data=None):

@@ -111,6 +111,7 @@ class SinkhornClassifier(DomainAdaptationClassifier, objective=SinkhornObjective
         random_state=None,
         device="auto",
         precision="fp32",
+        data_parallel=False,
         verbose=0,
     ):
         self.transfer_weight = transfer_weight
@@ -143,4 +144,5 @@ class SinkhornClassifier(DomainAdaptationClassifier, objective=SinkhornObjective
         self.random_state = random_state
         self.device = device
         self.precision = precision
+        self.data_parallel = data_parallel
         self.verbose = verbose

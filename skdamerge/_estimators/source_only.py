@@ -69,6 +69,7 @@ class SourceOnlyClassifier(DomainAdaptationClassifier, objective=SourceOnlyObjec
         random_state=None,
         device="auto",
         precision="fp32",
+        data_parallel=False,
         verbose=0,
     ):
         self.backbone = backbone
@@ -92,6 +93,7 @@ class SourceOnlyClassifier(DomainAdaptationClassifier, objective=SourceOnlyObjec
         self.random_state = random_state
         self.device = device
         self.precision = precision
+        self.data_parallel = data_parallel
         self.verbose = verbose
 
     def fit(self, X, y, X_target=None, *, groups=None, validation_data=None):

@@ -16,6 +16,7 @@ from torch import nn
 
 from ..._param_validation import Interval, StrOptions
 from ...losses import check_fisher_weights, entropy_loss, fisher_loss, total_loss
+from ..data_parallel import gather_across_ranks
 from ..history_keys import (
     CLASSIFICATION_LOSS,
     ENTROPY_LOSS,
@@ -25,7 +26,7 @@ from ..history_keys import (
 from ..module import DomainAdaptationModule
 from ._base import Objective, float32_losses
 
-__all__ = ["AdaptationObjective", "DomainBatch"]
+__all__ = ["AdaptationObjective", "DomainBatch", "gather_domains"]
 
 _WEIGHT = [Interval(Real, 0, None, closed="left")]
 
@@ -55,7 +56,9 @@ class AdaptationObjective(Objective):
     One forward pass over the concatenated source and target batch gives the
     features and logits of both domains; the classification loss and the Fisher
     loss use the source part, entropy minimisation the target part, and the
-    transfer loss (:meth:`transfer`, defined by subclasses) both.
+    transfer loss (:meth:`transfer`, defined by subclasses) both. In
+    data-parallel training every loss is computed on the global batch: the
+    features, logits and labels of all ranks, gathered (:func:`gather_domains`).
     """
 
     transfer_weight: float = 1.0
@@ -82,6 +85,7 @@ class AdaptationObjective(Objective):
         "fisher_intra_weight",
         "transfer_weight",
     )
+    supports_data_parallel: ClassVar[bool] = True
 
     @property
     def uses_fisher(self) -> bool:
@@ -144,13 +148,17 @@ class AdaptationObjective(Objective):
         # No-ops in float32; under autocast the losses get float32 inputs.
         features, logits = features.float(), logits.float()
         device_type = inputs.device.type
-        source_features = features[:n_source]
+        source, target = gather_domains(
+            DomainBatch(features[:n_source], logits[:n_source], ys),
+            None if xt is None else DomainBatch(features[n_source:], logits[n_source:]),
+        )
+        ys = source.labels
         with float32_losses(device_type):
-            classification = criterion(logits[:n_source], ys)
+            classification = criterion(source.logits, ys)
             fisher = None
             if self.uses_fisher:
                 fisher = fisher_loss(
-                    source_features,
+                    source.features,
                     ys,
                     intra_weight=self.fisher_intra_weight,
                     inter_weight=self.fisher_inter_weight,
@@ -158,16 +166,11 @@ class AdaptationObjective(Objective):
                 )
         transfer = entropy = None
         records: dict[str, float] = {}
-        if xt is not None:
-            transfer, records = self.transfer(
-                module,
-                DomainBatch(source_features, logits[:n_source], ys),
-                DomainBatch(features[n_source:], logits[n_source:]),
-                progress,
-            )
+        if target is not None:
+            transfer, records = self.transfer(module, source, target, progress)
             if self.entropy_weight > 0:
                 with float32_losses(device_type):
-                    entropy = entropy_loss(logits[n_source:])
+                    entropy = entropy_loss(target.logits)
         with float32_losses(device_type):
             loss = total_loss(
                 classification,
@@ -189,3 +192,21 @@ class AdaptationObjective(Objective):
             result[name] = 0.0 if value is None else value
         result.update(records)
         return result
+
+
+def gather_domains(
+    source: DomainBatch, target: DomainBatch | None
+) -> tuple[DomainBatch, DomainBatch | None]:
+    """Return the global batch of each domain: every rank's rows, in rank order.
+
+    In a data-parallel step this is the one place where an objective's inputs
+    are gathered (:func:`~skdamerge._engine.data_parallel.gather_across_ranks`);
+    in a single process the batches are returned as they are.
+    """
+
+    def gather(batch: DomainBatch | None) -> DomainBatch | None:
+        if batch is None:
+            return None
+        return DomainBatch(*(gather_across_ranks(part) for part in batch))
+
+    return gather(source), gather(target)

@@ -63,6 +63,11 @@ class Objective:
         Whether each training step needs the row numbers of its target images in
         ``X_target`` (False: the batches do not carry them). When True, the
         training loop passes them to :meth:`__call__` as ``target_index``.
+    supports_data_parallel : bool
+        Whether the objective computes its losses on the global batch in
+        data-parallel training, by passing the features, logits and labels it
+        uses through :func:`~skdamerge._engine.data_parallel.gather_across_ranks`
+        (``data_parallel=True`` refuses the others).
     """
 
     name: ClassVar[str] = ""
@@ -72,6 +77,7 @@ class Objective:
     records: ClassVar[tuple[str, ...]] = (CLASSIFICATION_LOSS,)
     adaptation_knobs: ClassVar[tuple[str, ...]] = ()
     uses_target_indices: ClassVar[bool] = False
+    supports_data_parallel: ClassVar[bool] = False
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Objective:

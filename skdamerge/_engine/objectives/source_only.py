@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..data_parallel import gather_across_ranks
 from ..module import DomainAdaptationModule
 from ._base import Objective, float32_losses
 from ._registry import register_objective
@@ -22,6 +23,7 @@ class SourceOnlyObjective(Objective):
     name = "source-only"
     label = "noDA"
     uses_target = False
+    supports_data_parallel = True
 
     def __call__(
         self,
@@ -34,8 +36,10 @@ class SourceOnlyObjective(Objective):
     ) -> dict[str, torch.Tensor | float]:
         """Compute the loss of one training step."""
         _, logits = module(xs)
+        # The global batch in data-parallel training (unchanged otherwise).
+        logits, ys = gather_across_ranks(logits.float()), gather_across_ranks(ys)
         with float32_losses(xs.device.type):
-            classification = self.classification(criterion, logits.float(), ys)
+            classification = self.classification(criterion, logits, ys)
         return {"loss": classification, "classification_loss": classification}
 
     def classification(
