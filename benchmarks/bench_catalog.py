@@ -6,11 +6,14 @@ overlapping by a stamp) and a catalog of objects at random positions on them. A
 small source-only model is trained for one epoch with ``skdamerge fit`` (its
 weights do not matter for speed). Then the same command line,
 ``skdamerge predict --model M --catalog CAT --tiles 'tiles/*_{band}.fits' ...``,
-runs in this process, with ``--workers N`` (a ``distributed.LocalCluster`` of N
-single-threaded processes started by the command: start-up included), and with
+runs in this process; with ``--workers N`` (a ``distributed.LocalCluster`` of N
+single-threaded processes started by the command: start-up included); and with
 ``--scheduler`` on a cluster of N processes started beforehand (the steady state
-of a long run). The script prints the objects per second of each (wall time of the
-whole command) and checks that the catalogs are equal.
+of a long run). The script prints the objects per second of each (wall time of
+the whole command) and checks that the catalogs are equal. It also prints the
+peak memory of the serial command above the memory before it (it stays at the
+size of one tile's stamps however many objects the catalog holds; try
+``--objects 40000``) and the peak memory of the warm workers.
 
 Run::
 
@@ -25,11 +28,12 @@ import contextlib
 import importlib
 import logging
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
-from _common import machine_summary
+from _common import current_rss_mib, machine_summary, peak_rss_mib
 
 BANDS = ("g", "r", "i")
 SCALE = 0.4  # arcsec / pixel
@@ -130,6 +134,36 @@ def predict(folder: Path, model: Path, out: str, *options: str) -> float:
     return seconds
 
 
+@contextlib.contextmanager
+def memory_growth():
+    """Yield a dict whose ``"mib"`` is the peak memory above the start, at exit.
+
+    A thread samples the resident memory every 20 ms (the process's lifetime
+    peak, ``ru_maxrss``, would include the survey written before).
+    """
+    start = current_rss_mib()
+    result = {"mib": 0.0}
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.02):
+            result["mib"] = max(result["mib"], current_rss_mib() - start)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield result
+    finally:
+        done.set()
+        thread.join()
+        result["mib"] = max(result["mib"], current_rss_mib() - start)
+
+
+def _worker_peak_mib() -> float:
+    """Peak resident memory of a Dask worker process, in MiB."""
+    return peak_rss_mib()
+
+
 def _values(column) -> np.ndarray:
     """A column as floats, NaN where FITS read it back as masked."""
     return np.ma.filled(np.ma.asarray(column, dtype=float), np.nan)
@@ -150,7 +184,7 @@ def warm_cluster(workers: int):
         Client(cluster) as client,
     ):
         client.run(importlib.import_module, "skdamerge.catalog")
-        yield cluster.scheduler_address
+        yield cluster.scheduler_address, client
 
 
 def report(label: str, seconds: float, serial, path: Path, args) -> None:
@@ -189,17 +223,23 @@ def main(argv=None) -> None:
             f"{args.objects} objects on {n_tiles} tiles of {args.tile_size}^2 "
             f"pixels x {len(BANDS)} bands, {args.image_size}x{args.image_size} stamps"
         )
-        seconds = predict(folder, model, "serial.fits", "--threads", "1")
+        with memory_growth() as memory:
+            seconds = predict(folder, model, "serial.fits", "--threads", "1")
         rate = args.objects / seconds
-        print(f"{'serial, 1 torch thread':<24} {seconds:6.1f} s  {rate:8.0f} objects/s")
+        print(
+            f"{'serial, 1 torch thread':<24} {seconds:6.1f} s  {rate:8.0f} objects/s"
+            f"  (peak memory +{memory['mib']:.0f} MiB)"
+        )
         serial = Table.read(folder / "serial.fits")
         for workers in args.workers:
             out = f"workers{workers}.fits"
             seconds = predict(folder, model, out, "--workers", str(workers))
             report(f"--workers {workers} (cold)", seconds, serial, folder / out, args)
-            with warm_cluster(workers) as address:
+            with warm_cluster(workers) as (address, client):
                 out = f"warm{workers}.fits"
                 seconds = predict(folder, model, out, "--scheduler", address)
+                peaks = client.run(_worker_peak_mib).values()
+            print(f"  warm workers' peak memory: {max(peaks):.0f} MiB each at most")
             report(f"--scheduler, {workers} warm", seconds, serial, folder / out, args)
 
 
