@@ -55,6 +55,33 @@ def _threshold(model: Any, threshold: float | None) -> float:
     return 0.5 if fitted is None else float(fitted)
 
 
+def training_summary(model: Any) -> dict[str, Any]:
+    """Return the model's training summary as catalog header keywords.
+
+    ``NEPOCHS`` epochs trained and ``BESTEPOC`` the epoch kept, ``NTARGET`` the
+    number of target training images, ``SRCFRAC`` the source merger fraction,
+    ``TGTFRAC`` / ``TGTFERR`` / ``TGTFTRST`` the label-free target merger
+    fraction estimate, its standard deviation and whether it is trusted. Keys
+    whose value the model does not have are left out.
+    """
+    summary: dict[str, Any] = {}
+    for key, name in (
+        ("NEPOCHS", "n_epochs_"),
+        ("BESTEPOC", "best_epoch_"),
+        ("NTARGET", "n_target_samples_"),
+        ("SRCFRAC", "source_merger_fraction_"),
+    ):
+        value = fitted_attribute(model, name)
+        if value is not None:
+            summary[key] = float(value) if key == "SRCFRAC" else int(value)
+    estimate = fitted_attribute(model, "target_merger_fraction_")
+    if estimate is not None:
+        summary["TGTFRAC"] = float(estimate.fraction)
+        summary["TGTFERR"] = float(estimate.std)
+        summary["TGTFTRST"] = bool(estimate.trusted)
+    return summary
+
+
 def _check_bands(model: Any, n_bands: int) -> None:
     shape = fitted_attribute(model, "input_shape_")
     if shape is not None and len(shape) == 3 and shape[0] != n_bands:
@@ -207,6 +234,7 @@ def classify_catalog(
     table.meta["SKDAMVER"] = __version__
     table.meta["THRESH"] = cut
     table.meta["STAMPSZ"] = side
+    table.meta.update(training_summary(model))
     return table
 
 

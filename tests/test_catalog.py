@@ -324,6 +324,7 @@ def test_classify_catalog_ranks_pasted_mergers(tmp_path):
     assert table.meta["MODEL"] == "SourceOnlyClassifier"
     assert table.meta["SKDAMVER"] == __version__
     assert table.meta["THRESH"] == 0.5  # SourceOnly has no target threshold
+    assert table.meta["NEPOCHS"] == table.meta["BESTEPOC"] == 8
 
     cut = cutouts_from_catalog(catalog, tiles, size=SIZE)
     good = cut.flags == 0
@@ -353,3 +354,28 @@ def test_classify_catalog_ranks_pasted_mergers(tmp_path):
     assert back.colnames == table.colnames
     np.testing.assert_array_equal(back["flag"], table["flag"])
     assert back.meta["MODEL"] == "SourceOnlyClassifier"
+
+
+def test_training_summary_names_the_fitted_values():
+    from types import SimpleNamespace
+
+    from skdamerge.catalog import training_summary
+
+    estimate = SimpleNamespace(fraction=0.31, std=0.04, trusted=False)
+    model = SimpleNamespace(
+        n_epochs_=12,
+        best_epoch_=9,
+        n_target_samples_=1600,
+        source_merger_fraction_=0.5,
+        target_merger_fraction_=estimate,
+    )
+    assert training_summary(model) == {
+        "NEPOCHS": 12,
+        "BESTEPOC": 9,
+        "NTARGET": 1600,
+        "SRCFRAC": 0.5,
+        "TGTFRAC": 0.31,
+        "TGTFERR": 0.04,
+        "TGTFTRST": False,
+    }
+    assert training_summary(SimpleNamespace(best_epoch_=3)) == {"BESTEPOC": 3}

@@ -111,6 +111,12 @@ def test_catalog_equals_the_python_api(capsys, model_file, survey):
     assert table.meta["METHOD"] == "source-only"
     assert table.meta["SKDAMVER"] == __version__
     assert table.meta["THRESH"] == 0.5
+    # the training summary of the model file
+    _, y = make_images(48, seed=0, size=SIZE)
+    assert table.meta["NSOURCE"] == 48
+    assert table.meta["NEPOCHS"] == table.meta["BESTEPOC"] == 2
+    assert table.meta["SRCFRAC"] == pytest.approx(np.mean(y == 1))
+    assert "TGTFRAC" not in table.meta  # a source-only model estimates none
     assert f"classified {len(catalog) - 3} of {len(catalog)} objects" in out
     assert "e.g. obj003: stamp runs off the edge" in out
     assert f"{len(catalog)}/{len(catalog)} objects" in err  # the progress bar

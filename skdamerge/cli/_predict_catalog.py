@@ -143,7 +143,7 @@ def run_catalog(args: argparse.Namespace) -> int:
         Exit status 0.
     """
     from .. import __version__
-    from ..catalog import _threshold, write_catalog
+    from ..catalog import _threshold, training_summary, write_catalog
     from ..datasets._sky_catalog import sky_coordinates
     from ._model import load_model
     from ._progress import CountProgress
@@ -239,6 +239,9 @@ def run_catalog(args: argparse.Namespace) -> int:
     result.meta["SKDAMVER"] = __version__
     result.meta["THRESH"] = options.threshold
     result.meta["STAMPSZ"] = options.size
+    if model.get("n_source") is not None:
+        result.meta["NSOURCE"] = int(model["n_source"])
+    result.meta.update(training_summary(pipeline))
     write_catalog(result, args.out, overwrite=args.overwrite)
     partial.remove()
     summary = _summary(result, columns, len(tiles), options.threshold)
