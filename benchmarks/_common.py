@@ -128,3 +128,76 @@ def import_skada_deep():
 
     sklearn.set_config(**config)
     return skada.deep
+
+
+class _SkadaDomainClassifier(torch.nn.Module):
+    """skdamerge's domain classifier behind skada's gradient reversal, with a sigmoid.
+
+    skada's own default ends a one-unit layer in a softmax (its output is always 1),
+    so the same domain classifier as skdamerge's is used: same size, same work.
+    """
+
+    def __init__(self, n_features: int) -> None:
+        super().__init__()
+        from skdamerge.nets import DomainClassifier
+
+        self.net = DomainClassifier(n_features)
+
+    def forward(self, x, sample_weight=None):
+        from skada.deep.modules import GradientReversalLayer
+
+        return torch.sigmoid(self.net(GradientReversalLayer.apply(x, 1.0))).flatten()
+
+
+def make_skada_net(
+    method: str,
+    backbone: str,
+    Xs: np.ndarray,
+    ys: np.ndarray,
+    Xt: np.ndarray,
+    *,
+    batch_size: int,
+    epochs: int,
+    seed: int,
+    device: str,
+):
+    """skada's ``DAN`` (``method="mmd"``) or ``DANN`` on skdamerge's network.
+
+    The same backbone, optimiser (Adam with skdamerge's defaults), batch size and
+    epochs as skdamerge, adaptation weight 1, no validation split
+    (``train_split=None``). Returns ``(net, X, y, sample_domain)``, to be fitted
+    with ``net.fit(X, y, sample_domain=sample_domain)``: the source and target
+    images stacked, target labels -1, source domain 1 and target domain -2.
+    """
+    from skdamerge.nets import make_backbone
+
+    deep = import_skada_deep()
+    torch.manual_seed(seed)
+    module = make_backbone(backbone, Xs.shape[1:])
+    X = np.concatenate([Xs, Xt])
+    y = np.concatenate([ys, -np.ones(len(Xt), dtype=ys.dtype)])
+    sample_domain = np.concatenate(
+        [np.ones(len(Xs), dtype=np.int64), -2 * np.ones(len(Xt), dtype=np.int64)]
+    )
+    common = dict(
+        layer_name="features",
+        reg=1,
+        batch_size=batch_size,
+        max_epochs=epochs,
+        train_split=None,
+        optimizer=torch.optim.Adam,
+        lr=1e-3,
+        optimizer__betas=(0.7, 0.8),
+        optimizer__weight_decay=1e-4,
+        device=device,
+        verbose=0,
+    )
+    if method == "mmd":
+        net = deep.DAN(module, **common)
+    else:
+        with torch.no_grad():
+            n_features = module.features(torch.from_numpy(Xs[:2])).shape[1]
+        net = deep.DANN(
+            module, domain_classifier=_SkadaDomainClassifier(n_features), **common
+        )
+    return net, X, y, sample_domain

@@ -43,14 +43,13 @@ import torch
 import torch.nn.functional as F
 from _common import (
     StepTimer,
-    import_skada_deep,
     machine_summary,
+    make_skada_net,
     peak_rss_mib,
     skada_available,
     skorch_step_timer,
     synthetic_images,
 )
-from torch import nn
 
 from skdamerge import DANNClassifier, MMDClassifier, SourceOnlyClassifier
 from skdamerge.losses import (
@@ -161,54 +160,19 @@ def skdamerge_fit(
     return timer, wall
 
 
-class _SkadaDomainClassifier(nn.Module):
-    """skdamerge's domain classifier behind skada's gradient reversal, with a sigmoid.
-
-    skada's own default ends a one-unit layer in a softmax (its output is always 1),
-    so the same domain classifier as skdamerge's is used: same size, same work.
-    """
-
-    def __init__(self, n_features: int) -> None:
-        super().__init__()
-        self.net = DomainClassifier(n_features)
-
-    def forward(self, x, sample_weight=None):
-        from skada.deep.modules import GradientReversalLayer
-
-        return torch.sigmoid(self.net(GradientReversalLayer.apply(x, 1.0))).flatten()
-
-
 def skada_fit(method, backbone, Xs, ys, Xt, *, batch_size, epochs, seed, device):
     """Fit skada's DAN or DANN on the same network; returns timer and wall time."""
-    deep = import_skada_deep()
-    torch.manual_seed(seed)
-    module = make_backbone(backbone, Xs.shape[1:])
-    X = np.concatenate([Xs, Xt])
-    y = np.concatenate([ys, -np.ones(len(Xt), dtype=ys.dtype)])
-    sample_domain = np.concatenate(
-        [np.ones(len(Xs), dtype=np.int64), -2 * np.ones(len(Xt), dtype=np.int64)]
-    )
-    common = dict(
-        layer_name="features",
-        reg=1,
+    net, X, y, sample_domain = make_skada_net(
+        method,
+        backbone,
+        Xs,
+        ys,
+        Xt,
         batch_size=batch_size,
-        max_epochs=epochs,
-        train_split=None,
-        optimizer=torch.optim.Adam,
-        lr=1e-3,
-        optimizer__betas=(0.7, 0.8),
-        optimizer__weight_decay=1e-4,
+        epochs=epochs,
+        seed=seed,
         device=device,
-        verbose=0,
     )
-    if method == "mmd":
-        net = deep.DAN(module, **common)
-    else:
-        with torch.no_grad():
-            n_features = module.features(torch.from_numpy(Xs[:2])).shape[1]
-        net = deep.DANN(
-            module, domain_classifier=_SkadaDomainClassifier(n_features), **common
-        )
     with skorch_step_timer() as timer:
         start = time.perf_counter()
         net.fit(X, y, sample_domain=sample_domain)

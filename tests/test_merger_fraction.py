@@ -428,3 +428,22 @@ def test_merger_fraction_on_simulated_shift(seed):
         errors.append(abs(est.fraction - truth))
         count_errors.append(abs(est.count_fraction - truth))
     assert np.mean(errors) < np.mean(count_errors)
+
+
+def test_sorted_counts_match_direct_comparisons():
+    from skdamerge.metrics._sky import _count_sorted
+
+    rng = np.random.default_rng(0)
+    rows = np.sort(
+        np.round(rng.standard_normal((40, 50)), 1).astype(np.float32), axis=-1
+    )
+    rows[:5, -10:] = np.inf  # left-out pixels
+    # Bounds on, just beside and between the float32 values, and NaN.
+    picks = rows[np.arange(40), rng.integers(0, 40, 40)].astype(np.float64)
+    bounds = picks + rng.choice([-1e-12, 0.0, 1e-12, 0.05], 40)
+    bounds[3] = np.nan
+    for strict in (True, False):
+        direct = (rows < bounds[:, None]) if strict else (rows <= bounds[:, None])
+        np.testing.assert_array_equal(
+            _count_sorted(rows, bounds, strict), direct.sum(axis=-1)
+        )

@@ -105,6 +105,64 @@ def test_history_records_target_fractions_and_fitted_attributes(tiny_shift):
     assert not hasattr(source_only, "target_collapse_")
 
 
+def _count_watched_passes(monkeypatch, n_watched):
+    """Count the passes of the network over ``n_watched`` images during a fit."""
+    from skdamerge._engine import inference
+    from skdamerge._estimators import _base
+
+    passes = []
+    original = inference.forward_batches
+
+    def counting(net, X, **kwargs):
+        if len(X) == n_watched:
+            passes.append(kwargs.get("orientation", 0))
+        return original(net, X, **kwargs)
+
+    monkeypatch.setattr(inference, "forward_batches", counting)
+    monkeypatch.setattr(_base, "forward_batches", counting)
+    return passes
+
+
+def test_end_of_fit_reuses_the_monitors_predictions(tiny_shift, monkeypatch):
+    Xs, ys, Xt, _ = tiny_shift
+    passes = _count_watched_passes(monkeypatch, len(Xt))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TargetCollapseWarning)
+        clf = MMDClassifier(max_epochs=4, patience=10, batch_size=32, random_state=1)
+        clf.fit(Xs, ys, X_target=Xt)
+    # One pass per epoch (the monitor); the verdict and the merger-fraction
+    # estimate of the kept model reuse the pass of its epoch.
+    assert len(passes) == clf.n_epochs_
+    assert clf.best_epoch_ < clf.n_epochs_  # the kept epoch is not the last one
+    proba = clf.predict_proba(Xt)
+    expected = target_collapse(proba, clf.source_merger_fraction_)
+    assert clf.target_collapse_ == expected
+    assert clf.target_merger_fraction_.count_fraction == np.mean(proba[:, 1] > 0.5)
+    # Nothing computed from the watched images stays in the fitted model.
+    monitor = dict(clf.net_.callbacks_)["target_monitor"]
+    assert monitor.X_target is None and not monitor.probabilities
+    assert monitor.last_weights is None
+
+
+def test_end_of_fit_predicts_again_when_the_weights_changed(tiny_shift, monkeypatch):
+    from skorch.callbacks import Callback
+
+    class Nudge(Callback):
+        def on_train_end(self, net, **kwargs):
+            with torch.no_grad():
+                next(net.module_.parameters()).add_(0.01)
+
+    Xs, ys, Xt, _ = tiny_shift
+    passes = _count_watched_passes(monkeypatch, len(Xt))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TargetCollapseWarning)
+        clf = MMDClassifier(validation_fraction=None, callbacks=[Nudge()], **FAST)
+        clf.fit(Xs, ys, X_target=Xt)
+    assert len(passes) == clf.n_epochs_ + 1
+    proba = clf.predict_proba(Xt)
+    assert clf.target_collapse_ == target_collapse(proba, clf.source_merger_fraction_)
+
+
 @pytest.mark.slow
 def test_collapsing_configuration_is_reported(tiny_shift):
     Xs, ys, Xt, _ = tiny_shift

@@ -377,10 +377,13 @@ class DomainAdaptationNet(NeuralNet):
         return None if keeper is None or keeper.weights is None else keeper.epoch
 
     def validation_step(self, batch, **fit_params):
-        """Classification loss and logits on a batch of labelled source images."""
+        """Classification loss and logits on a batch of labelled source images.
+
+        Runs in inference mode (no autograd bookkeeping at all), as prediction does.
+        """
         self.module_.train(False)
         xv, yv = batch
-        with torch.no_grad():
+        with torch.inference_mode():
             with self.precision_policy.autocast():
                 _, logits = self.module_(xv)
             logits = logits.float()

@@ -243,6 +243,7 @@ default=None
             augment=augments_images(self.augment, self.input_shape_),
             data_parallel=group,
         )
+        kept_proba = None
         try:
             best_epoch = self._train(net, data, state)
         except NonFiniteLossError:
@@ -251,6 +252,14 @@ default=None
                 net.module_.load_state_dict(best)
             self._set_fitted(net, net.best_epoch())
             raise
+        else:
+            monitor = dict(net.callbacks_).get("target_monitor")
+            if monitor is not None:
+                # The monitor predicted the watched images with the kept weights
+                # already (at the end of their epoch): no second pass.
+                kept_proba = monitor.kept_probabilities(
+                    net, net.best_epoch(), net.best_weights()
+                )
         finally:
             net.stop_data_parallel()
             monitor = dict(getattr(net, "callbacks_", [])).get("target_monitor")
@@ -259,13 +268,15 @@ default=None
                 monitor.release()
         self._set_fitted(net, best_epoch)
         if watched is not None:
-            proba = self.predict_proba(watched)
+            proba = kept_proba
+            if proba is None:
+                proba = self.predict_proba(watched)
             verdict = target_collapse(proba, self.source_merger_fraction_)
             y_calibration = (
                 None if data.y_valid is None else self.classes_[data.y_valid]
             )
             estimate = fitted_fraction_estimate(
-                self, watched, data.X_valid, y_calibration, seed
+                self, watched, data.X_valid, y_calibration, seed, target_proba=proba
             )
             threshold = threshold_for_estimate(proba[:, 1], estimate)
         return watched, verdict, estimate, threshold

@@ -220,6 +220,43 @@ def estimate_merger_fraction(
     >>> round(est.count_fraction, 3)  # the plain count of predict
     0.326
     """
+    return _estimate_merger_fraction(
+        estimator,
+        X_target,
+        X_calibration,
+        y_calibration,
+        method=method,
+        injection=injection,
+        n_bootstrap=n_bootstrap,
+        pos_label=pos_label,
+        min_separation=min_separation,
+        max_interval_width=max_interval_width,
+        random_state=random_state,
+    )
+
+
+def _estimate_merger_fraction(
+    estimator: Any,
+    X_target: ArrayLike,
+    X_calibration: ArrayLike,
+    y_calibration: ArrayLike,
+    *,
+    method: str = "pacc",
+    injection: bool = True,
+    n_bootstrap: int = 200,
+    pos_label: Any = None,
+    min_separation: float = 0.2,
+    max_interval_width: float = 0.3,
+    random_state: int | np.random.RandomState | None = None,
+    target_proba: np.ndarray | None = None,
+) -> MergerFractionEstimate:
+    """:func:`estimate_merger_fraction`, given the target probabilities if known.
+
+    ``target_proba``, the estimator's ``predict_proba`` on ``X_target`` as a
+    target domain, spares predicting the target images again where the caller
+    has them already (the end of a fit); the result is the same. The other
+    parameters are those of :func:`estimate_merger_fraction`, not validated here.
+    """
     column, pos, _ = _positive_column(estimator, pos_label)
     is_pos = _binary_truth(y_calibration, pos, "y_calibration")
     if len(is_pos) != len(X_calibration):
@@ -257,7 +294,11 @@ def estimate_merger_fraction(
         proba = np.asarray(predict_proba_in(estimator, X, "target"), dtype=np.float64)
         return proba[:, column], proba.argmax(axis=1) == column
 
-    prob_t, hard_t = merger_scores(X_target)
+    if target_proba is None:
+        prob_t, hard_t = merger_scores(X_target)
+    else:
+        proba_t = np.asarray(target_proba, dtype=np.float64)
+        prob_t, hard_t = proba_t[:, column], proba_t.argmax(axis=1) == column
     prob_c, hard_c = merger_scores(X_cal)
     n_target = len(prob_t)
     count = float(hard_t.mean())

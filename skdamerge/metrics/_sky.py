@@ -38,6 +38,47 @@ def _range_quantile(ordered, low, high, q):
     return np.where(high > low, value, np.nan)
 
 
+def _count_sorted(ordered: np.ndarray, bound: np.ndarray, strict: bool) -> np.ndarray:
+    """Entries of each sorted float32 row below ``bound``, by binary search.
+
+    The counts of ``(ordered < bound).sum(axis=-1)`` (``strict``) or of
+    ``ordered <= bound``, compared in float64 as numpy compares float32 with
+    float64, without a pass over every entry: the float64 bound is first moved
+    to the float32 that separates the same entries (``x < b`` exactly when ``x``
+    is below the smallest float32 not below ``b``; ``x <= b`` when ``x`` is at
+    most the largest float32 not above ``b``). A NaN bound counts nothing.
+
+    Parameters
+    ----------
+    ordered : ndarray of float32 of shape (..., n)
+        Rows sorted in increasing order.
+    bound : ndarray of float64 of shape (...)
+        One bound per row.
+    strict : bool
+        Count the entries below (True) or at most (False) the bound.
+    """
+    bound32 = bound.astype(np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        if strict:
+            step = np.nextafter(bound32, np.float32(np.inf))
+            bound32 = np.where(bound32 < bound, step, bound32)
+        else:
+            step = np.nextafter(bound32, np.float32(-np.inf))
+            bound32 = np.where(bound32 > bound, step, bound32)
+    side = "left" if strict else "right"
+    rows = ordered.reshape(-1, ordered.shape[-1])
+    bounds = bound32.reshape(-1)
+    counts = np.array(
+        [
+            np.searchsorted(row, b, side=side)
+            for row, b in zip(rows, bounds, strict=True)
+        ],
+        dtype=np.intp,
+    )
+    counts[np.isnan(bounds)] = 0
+    return counts.reshape(bound.shape)
+
+
 def _sky_statistics(
     images: np.ndarray, keep: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -64,7 +105,8 @@ def _sky_statistics(
         flat = np.where(keep, flat, np.float32(np.inf))
     ordered = np.sort(flat, axis=-1)
     low = np.zeros(ordered.shape[:-1], dtype=np.intp)
-    high = np.isfinite(ordered).sum(axis=-1)
+    # The pixels are finite: the left-out ones (+inf) are sorted last.
+    high = _count_sorted(ordered, np.full(low.shape, np.inf), strict=True)
     for iteration in range(_CLIP_ITERATIONS + 1):
         median = _range_quantile(ordered, low, high, 0.5)
         spread = _range_quantile(ordered, low, high, 0.75) - _range_quantile(
@@ -75,10 +117,12 @@ def _sky_statistics(
         )
         if iteration < _CLIP_ITERATIONS:
             with np.errstate(invalid="ignore"):
-                bound_low = (median - _CLIP_SIGMA * sigma)[..., None]
-                bound_high = (median + _CLIP_SIGMA * sigma)[..., None]
-                low = (ordered < bound_low).sum(axis=-1)
-                high = (ordered <= bound_high).sum(axis=-1)
+                bound_low = median - _CLIP_SIGMA * sigma
+                bound_high = median + _CLIP_SIGMA * sigma
+            # Every clipped set is a contiguous range of the sorted row: its
+            # ends are found by binary search.
+            low = _count_sorted(ordered, bound_low, strict=True)
+            high = _count_sorted(ordered, bound_high, strict=False)
     return median, sigma
 
 
