@@ -23,9 +23,14 @@ import mmap
 
 import numpy as np
 
-from ._validation import check_image_shape, warn_large_values
+from ._validation import (
+    LARGE_VALUE,
+    check_image_shape,
+    check_images,
+    warn_large_values,
+)
 
-__all__ = ["LazyImages", "check_lazy_images", "is_lazy_array"]
+__all__ = ["LazyImages", "check_input_images", "check_lazy_images", "is_lazy_array"]
 
 #: Bytes read from a memory map between two releases of its pages.
 RELEASE_BYTES = 64 * 2**20
@@ -371,3 +376,21 @@ def check_lazy_images(
         images.release()
     warn_large_values(name, largest, limit=large_value)
     return images
+
+
+def check_input_images(X, name: str, *, prediction: bool = False):
+    """Validate images; on-disk arrays stay on disk (see :mod:`skdamerge._outofcore`).
+
+    In-memory input becomes a float32 array. A ``np.memmap``, ``h5py`` dataset,
+    ``zarr`` array or dask array becomes a :class:`LazyImages` view, read batch by
+    batch: for training its values are checked chunk by chunk first, for
+    prediction each batch is checked as it is read (a single pass).
+    """
+    if is_lazy_array(X):
+        return check_lazy_images(
+            X,
+            name,
+            check_finite="on_read" if prediction else "now",
+            large_value=LARGE_VALUE,
+        )
+    return check_images(X, name)

@@ -50,13 +50,11 @@ from .._engine.validation_split import (
     validation_index,
 )
 from .._files import write_atomic
-from .._outofcore import LazyImages, check_lazy_images, is_lazy_array
+from .._outofcore import LazyImages, check_input_images
 from .._param_validation import check_parameters
 from .._target import unwrap_target
 from .._validation import (
-    LARGE_VALUE,
     check_binary_labels,
-    check_images,
     check_same_sample_shape,
     check_target_size,
 )
@@ -66,24 +64,6 @@ from ._building import WEIGHTS_FORMAT, build_module, build_net, uses_channels_la
 from ._constraints import COMMON_CONSTRAINTS, check_common_values
 
 __all__ = ["DomainAdaptationClassifier"]
-
-
-def _check_input(X, name: str, *, prediction: bool = False):
-    """Validate images; on-disk arrays stay on disk (see :mod:`skdamerge._outofcore`).
-
-    In-memory input becomes a float32 array. A ``np.memmap``, ``h5py`` dataset,
-    ``zarr`` array or dask array becomes a :class:`LazyImages` view, read batch by
-    batch: for training its values are checked chunk by chunk first, for
-    prediction each batch is checked as it is read (a single pass).
-    """
-    if is_lazy_array(X):
-        return check_lazy_images(
-            X,
-            name,
-            check_finite="on_read" if prediction else "now",
-            large_value=LARGE_VALUE,
-        )
-    return check_images(X, name)
 
 
 def _resolve_device(device, group: DataParallelGroup | None = None) -> str:
@@ -155,11 +135,11 @@ default=None
             The fitted estimator.
         """
         objective = self._check_hyperparameters(X_target)
-        X = _check_input(X, "X")
+        X = check_input_images(X, "X")
         X_target = unwrap_target(X_target) if objective.uses_target else None
         self.classes_, y_encoded = check_binary_labels(y, len(X), type(self).__name__)
         if X_target is not None:
-            X_target = _check_input(X_target, "X_target")
+            X_target = check_input_images(X_target, "X_target")
             check_same_sample_shape(X.shape[1:], X_target, "X_target", "X")
             check_target_size(X_target, self.batch_size)
         self.n_features_in_ = X.shape[1]
@@ -323,7 +303,7 @@ default=None
                 "validation_data must be a tuple (X_valid, y_valid) of labelled "
                 f"source images; got {type(validation_data).__name__}."
             )
-        X_valid = _check_input(validation_data[0], "validation_data[0]")
+        X_valid = check_input_images(validation_data[0], "validation_data[0]")
         check_same_sample_shape(X.shape[1:], X_valid, "validation_data[0]", "X")
         y_valid = np.asarray(validation_data[1])
         if y_valid.ndim != 1 or len(y_valid) != len(X_valid):
@@ -475,7 +455,7 @@ default=None
     def _forward(self, X, output: int, orientations: tuple[int, ...] = (0,)):
         """Return the outputs of the network on ``X`` in each orientation."""
         check_is_fitted(self, "net_")
-        X = _check_input(X, "X", prediction=True)
+        X = check_input_images(X, "X", prediction=True)
         check_same_sample_shape(self.input_shape_, X, "X", type(self).__name__)
         outs = [
             forward_batches(

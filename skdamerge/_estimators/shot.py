@@ -18,7 +18,7 @@ from .._engine.orientation import augments_images
 from .._engine.precision import resolve_precision
 from .._engine.validation_split import training_data
 from .._files import load_skdamerge_file
-from .._outofcore import LazyImages
+from .._outofcore import LazyImages, check_input_images
 from .._target import unwrap_target
 from .._validation import (
     check_binary_labels,
@@ -28,7 +28,6 @@ from .._validation import (
 from ..nets import FeatureExtractor, make_backbone
 from ._base import (
     DomainAdaptationClassifier,
-    _check_input,
     _resolve_device,
 )
 from ._building import WEIGHTS_FORMAT, _frozen_norm_layers
@@ -332,13 +331,13 @@ class SHOTClassifier(DomainAdaptationClassifier, objective=SHOTObjective):
         """
         objective = self._check_hyperparameters(X_target)
         self._check_stages(X, y, X_target, validation_data)
-        X_target = _check_input(unwrap_target(X_target), "X_target")
+        X_target = check_input_images(unwrap_target(X_target), "X_target")
         check_target_size(X_target, self.batch_size)
         seed = int(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
         if self.source_model is None:
-            X = _check_input(X, "X")
+            X = check_input_images(X, "X")
             check_same_sample_shape(X.shape[1:], X_target, "X_target", "X")
             stage = self._fit_source_stage(objective, X, y, groups, validation_data)
             hypothesis = _hypothesis_of(stage, self)
