@@ -35,6 +35,10 @@ The small set (600 + 600 images, 3 epochs) takes a few minutes on 2 cores::
 The set ten times larger, one epoch::
 
     python benchmarks/bench_fit.py --n 6000 --epochs 1 --repeats 2
+
+skdamerge in bfloat16 (CPUs with bf16 matrix units) against skada in fp32::
+
+    python benchmarks/bench_fit.py --precision bf16
 """
 
 from __future__ import annotations
@@ -170,7 +174,9 @@ def fit_phases() -> Iterator[dict[str, float]]:
     seconds["other callbacks"] = seconds.pop("loop", 0.0) - inside
 
 
-def skdamerge_fit(method, Xs, ys, Xt, *, backbone, batch_size, epochs, seed):
+def skdamerge_fit(
+    method, Xs, ys, Xt, *, backbone, batch_size, epochs, seed, precision="fp32"
+):
     """Fit skdamerge's estimator with its defaults; wall time and phase times."""
     estimator = ESTIMATORS[method](
         backbone=backbone,
@@ -178,6 +184,7 @@ def skdamerge_fit(method, Xs, ys, Xt, *, backbone, batch_size, epochs, seed):
         batch_size=batch_size,
         random_state=seed,
         device="cpu",
+        precision=precision,
     )
     with fit_phases() as phases:
         cpu = time.process_time()
@@ -192,8 +199,8 @@ def skdamerge_fit(method, Xs, ys, Xt, *, backbone, batch_size, epochs, seed):
     return wall, dict(phases)
 
 
-def skada_fit(method, Xs, ys, Xt, *, backbone, batch_size, epochs, seed):
-    """Fit skada's DAN or DANN with ``train_split=None``; wall time."""
+def skada_fit(method, Xs, ys, Xt, *, backbone, batch_size, epochs, seed, precision):
+    """Fit skada's DAN or DANN with ``train_split=None`` (always fp32); wall time."""
     net, X, y, sample_domain = make_skada_net(
         method,
         backbone,
@@ -265,6 +272,12 @@ def main(argv=None) -> None:
         help="measure the CPU's fp32 GEMM rate and print the compute-bound limit",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        choices=["fp32", "bf16"],
+        help="skdamerge's precision (skada's baseline stays fp32)",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -273,7 +286,8 @@ def main(argv=None) -> None:
     print(
         f"whole fit: {args.backbone}, {args.n} source + {args.n} target images of "
         f"3x{args.image_size}x{args.image_size}, batch {args.batch_size}, "
-        f"{args.epochs} epoch(s), fp32, CPU, best of {args.repeats}"
+        f"{args.epochs} epoch(s), skdamerge {args.precision} (skada fp32), CPU, "
+        f"best of {args.repeats}"
     )
     shape = (3, args.image_size, args.image_size)
     Xs, ys = synthetic_images(args.n, shape, 0)
@@ -286,6 +300,7 @@ def main(argv=None) -> None:
         batch_size=args.batch_size,
         epochs=args.epochs,
         seed=args.seed,
+        precision=args.precision,
     )
     images = 2 * args.n * args.epochs
 
