@@ -7,6 +7,7 @@ from types import ModuleType
 
 from .. import __version__
 from . import _fit, _predict, _reproduce
+from ._arg_types import positive_int
 from ._errors import UsageError
 
 __all__ = ["COMMANDS", "build_parser"]
@@ -42,20 +43,10 @@ Run 'skdamerge <command> --help' for the options of each command.
 """
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
-
-
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threads",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="CPU threads of torch (default: torch's, one per core; a fit's "
         "result depends on it)",

@@ -11,6 +11,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from ._arg_types import positive_int, probability
 from ._errors import CommandError
 from ._survey_inputs import add_survey_arguments
 
@@ -72,26 +73,6 @@ only for files you trust.
 """
 
 
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be in (0, 1)")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``skdamerge predict`` to ``parser``.
 
@@ -132,7 +113,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--threshold",
-        type=_probability,
+        type=probability,
         default=None,
         help="merger threshold on p_merger (default: 0.5; with --catalog, the "
         "model's target threshold when it has one)",
@@ -151,7 +132,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--workers",
-        type=_count,
+        type=positive_int,
         default=1,
         metavar="N",
         help="with --catalog: classify N tiles at a time on a local Dask cluster "
@@ -165,7 +146,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--batch-size",
-        type=_count,
+        type=positive_int,
         default=256,
         metavar="N",
         help="with --catalog: stamps classified at a time (default: 256)",

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..datasets._sky_catalog import DEC_NAMES, RA_NAMES, read_catalog
+from ._arg_types import positive_float
 from ._errors import CommandError
 
 __all__ = [
@@ -82,16 +83,6 @@ def read_survey_catalog(path: Path, option: str = "--catalog"):
         ) from None
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0.0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
-    return value
-
-
 def add_survey_arguments(
     parser: argparse.ArgumentParser, prefix: str = "", with_id: bool = False
 ) -> None:
@@ -145,7 +136,7 @@ def add_survey_arguments(
         )
     parser.add_argument(
         "--pixel-scale",
-        type=_positive_float,
+        type=positive_float,
         default=None,
         metavar="ARCSEC",
         help="pixel scale of the training images in arcsec/pixel: tiles off by "
