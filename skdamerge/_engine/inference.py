@@ -18,9 +18,12 @@ def predict_proba_batches(net, X, batch_size: int) -> np.ndarray:
 
 
 def forward_batches(
-    net, X, *, output: int, batch_size: int, orientation: int = 0
-) -> np.ndarray:
+    net, X, *, output: int | tuple[int, ...], batch_size: int, orientation: int = 0
+) -> np.ndarray | tuple[np.ndarray, ...]:
     """Run ``net.module_`` over ``X`` in batches; ``output`` 0 is features, 1 logits.
+
+    A tuple of outputs, e.g. ``(0, 1)``, returns one array per output from the
+    same pass.
 
     The network is put in evaluation mode (batch-norm running statistics, no
     dropout); predictions run in inference mode with the net's precision. A
@@ -36,12 +39,15 @@ def forward_batches(
         torch.device(net.device),
         channels_last=getattr(net, "channels_last", False),
     )
-    chunks = []
+    outputs = output if isinstance(output, tuple) else (output,)
+    chunks: list[list[np.ndarray]] = [[] for _ in outputs]
     with torch.inference_mode():
         for xb, _ in batches:
             if orientation:
                 xb = orient(xb, orientation)
             with net.precision_policy.autocast():
-                out = module(xb)[output]
-            chunks.append(out.float().cpu().numpy())
-    return np.concatenate(chunks)
+                out = module(xb)
+            for kept, index in zip(chunks, outputs, strict=True):
+                kept.append(out[index].float().cpu().numpy())
+    arrays = tuple(np.concatenate(kept) for kept in chunks)
+    return arrays if isinstance(output, tuple) else arrays[0]

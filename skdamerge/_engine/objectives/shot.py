@@ -22,13 +22,13 @@ from torch import nn
 
 from ..._param_validation import HasMethods, Interval
 from ...losses import entropy_loss, marginal_entropy, shot_pseudo_labels
-from ..batches import ArrayBatches
 from ..history_keys import (
     DIVERSITY,
     ENTROPY_LOSS,
     PSEUDO_LABEL_LOSS,
     PSEUDO_LABEL_MERGER_FRACTION,
 )
+from ..inference import forward_batches
 from ..module import DomainAdaptationModule
 from ._base import Objective, float32_losses
 from ._registry import register_objective
@@ -40,26 +40,17 @@ _WEIGHT = [Interval(Real, 0, None, closed="left")]
 
 
 def features_and_probabilities(net, X, batch_size: int) -> tuple[np.ndarray, ...]:
-    """Latent features and class probabilities of ``X``, in evaluation mode."""
+    """Latent features and class probabilities of ``X``, in evaluation mode.
+
+    One pass of :func:`~skdamerge._engine.inference.forward_batches`; the
+    module's training mode is restored afterwards.
+    """
     module = net.module_
     was_training = module.training
-    module.eval()
-    batches = ArrayBatches(
-        X,
-        None,
-        max(batch_size, 256),
-        torch.device(net.device),
-        channels_last=getattr(net, "channels_last", False),
-    )
-    features, probabilities = [], []
-    with torch.inference_mode():
-        for xb, _ in batches:
-            with net.precision_policy.autocast():
-                fb, lb = module(xb)
-            features.append(fb.float().cpu().numpy())
-            probabilities.append(torch.softmax(lb.float(), dim=1).cpu().numpy())
+    features, logits = forward_batches(net, X, output=(0, 1), batch_size=batch_size)
     module.train(was_training)
-    return np.concatenate(features), np.concatenate(probabilities)
+    probabilities = torch.softmax(torch.from_numpy(logits), dim=1).numpy()
+    return features, probabilities
 
 
 @dataclass
