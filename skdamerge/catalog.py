@@ -23,7 +23,11 @@ import numpy as np
 from ._files import write_atomic
 from ._param_validation import HasMethods, Interval, validate_params
 from ._validation import resolve_positive_class
-from .datasets._cutouts import FLAGS_UNUSABLE, cutouts_from_catalog
+from .datasets._cutouts import (
+    CATALOG_CONSTRAINTS,
+    FLAGS_UNUSABLE,
+    cutouts_from_catalog,
+)
 from .datasets._sky_catalog import catalog_format, read_catalog
 from .metrics._fitted import fitted_attribute, predict_proba_in
 
@@ -95,16 +99,10 @@ def _check_bands(model: Any, n_bands: int) -> None:
 @validate_params(
     {
         "model": [HasMethods(["predict_proba"])],
-        "catalog": [str, os.PathLike, HasMethods(["keys"])],
-        "images": [str, os.PathLike, list, tuple],
+        **CATALOG_CONSTRAINTS,
         "size": [Interval(Integral, 1, None, closed="left"), None],
         "threshold": [Interval(Real, 0, 1, closed="both"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "bands": ["array-like", None],
-        "ra_column": [str, None],
-        "dec_column": [str, None],
-        "pixel_scale": [Interval(Real, 0, None, closed="neither"), None],
-        "resample": ["boolean"],
     },
     prefer_skip_nested_validation=True,
 )

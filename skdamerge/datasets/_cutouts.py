@@ -315,17 +315,21 @@ def _on_footprint(footprint, size, ra, dec, objects) -> list[int]:
     ]
 
 
+#: Constraints of the arguments that say where the objects and their tiles are
+#: (shared with :func:`skdamerge.catalog.classify_catalog`).
+CATALOG_CONSTRAINTS = {
+    "catalog": [str, os.PathLike, HasMethods(["keys"])],
+    "images": [str, os.PathLike, list, tuple],
+    "bands": ["array-like", None],
+    "ra_column": [str, None],
+    "dec_column": [str, None],
+    "pixel_scale": [Interval(Real, 0, None, closed="neither"), None],
+    "resample": ["boolean"],
+}
+
+
 @validate_params(
-    {
-        "catalog": [str, os.PathLike, HasMethods(["keys"])],
-        "images": [str, os.PathLike, list, tuple],
-        "size": [Interval(Integral, 1, None, closed="left")],
-        "bands": ["array-like", None],
-        "ra_column": [str, None],
-        "dec_column": [str, None],
-        "pixel_scale": [Interval(Real, 0, None, closed="neither"), None],
-        "resample": ["boolean"],
-    },
+    {**CATALOG_CONSTRAINTS, "size": [Interval(Integral, 1, None, closed="left")]},
     prefer_skip_nested_validation=True,
 )
 def cutouts_from_catalog(
