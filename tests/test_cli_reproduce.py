@@ -121,6 +121,10 @@ def test_reproduce_tiny_writes_table_and_figures(sim2sim_run):
     assert results["methods"]["MMD+F"]["params"]["entropy_weight"] == 0.01
     assert results["methods"]["MMD+F"]["params"]["fisher_intra_weight"] == 0.001
     assert results["methods"]["noDA"]["params"]["weight_decay"] == 0.01
+    # The adversarial rows flip and rotate their batches, and say so.
+    for name in ("ADA", "ADA+F"):
+        assert results["methods"][name]["params"]["augment"] is True
+        assert "augment=True" in results["methods"][name]["deviation_from_paper"]
     markdown = (out / "results.md").read_text()
     assert "| AUC |" in markdown and "| Brier score |" in markdown
     assert "| ECE |" in markdown

@@ -101,6 +101,18 @@ _ADA_DEVIATION = (
     "adversarial + Fisher + entropy row"
 )
 
+# The paper's simulated-to-simulated runs use no augmentation (it augmented only
+# the small simulated-to-real files, once, by copies). Random flips and right-angle
+# rotations of both domains' batches (augment=True) steady the adversarial game on
+# the built-in simulator: at the quick profile, seeds 1-3, target accuracy ADA+F
+# 0.700 / 0.693 / 0.718 with it against 0.590 / 0.680 / 0.710 without
+# (benchmarks/RESULTS.md). MMD gets the same from its default augment="auto".
+_AUGMENT_DEVIATION = (
+    "augment=True (random flips and right-angle rotations of the batches): it "
+    "steadies the adversarial training on the built-in simulator (ADA+F target "
+    "accuracy over seeds 1-3 0.70 +- 0.01 with it, 0.66 +- 0.05 without)"
+)
+
 # Table A2's "MMD + Fisher + Entropy" weights for DeepMerge (lambda_w 0.01, lambda_EM
 # 0.05) were chosen with a Fisher loss that the paper's eq. 10 sums over the batch;
 # with that loss (skdamerge's) they pin the built-in simulator's target onto one
@@ -151,8 +163,9 @@ _SIM2SIM_DEEPMERGE = (
             **_common(1e-3, 1e-4, 8, 20),
             "transfer_weight": 1.0,
             "domain_lr_multiplier": 0.01,
+            "augment": True,
         },
-        deviation=_ADA_DEVIATION.format(value=0.01),
+        deviation=_ADA_DEVIATION.format(value=0.01) + "; " + _AUGMENT_DEVIATION,
     ),
     Method(
         "ADA+F",
@@ -166,7 +179,9 @@ _SIM2SIM_DEEPMERGE = (
             "fisher_inter_weight": 1.0,
             "entropy_weight": 1e-4,
             "domain_lr_multiplier": 0.01,
+            "augment": True,
         },
+        deviation=_AUGMENT_DEVIATION,
     ),
 )
 

@@ -28,10 +28,14 @@ hyperparameters.
             trained on sim2sim (trained first unless --pretrained is given);
             simulated galaxies -> telescope-like images (DeepMerge only).
 
-One deviation from Table A2: the plain adversarial runs (ADA) use the domain
-classifier learning-rate multiplier of the adversarial + Fisher + entropy row
-(0.01 DeepMerge, 0.1 ResNet18) instead of 1, at which the trained domain
-classifier wins; results.json and the printed notes record it.
+Deviations from Table A2 (results.json and the printed notes record each): the
+plain adversarial runs (ADA) use the domain classifier learning-rate multiplier
+of the adversarial + Fisher + entropy row (0.01 DeepMerge, 0.1 ResNet18) instead
+of 1, at which the trained domain classifier wins; the DeepMerge MMD + Fisher +
+entropy row uses smaller Fisher and entropy weights (0.001, 0.01), with which the
+summed Fisher loss does not pin the target onto one class; the DeepMerge
+adversarial rows flip and rotate their batches (augment=True), as MMD does by
+default.
 
 Data come from the built-in simulator (skdamerge.datasets.make_galaxy_mergers),
 or with --data from the published .npy files (Zenodo 10.5281/zenodo.4507941).
