@@ -49,6 +49,7 @@ INVALID = {
     "randomized": ["always", 2],
     "randomized_dim": [0, 2.5],
     "mcc_temperature": [0, -1.0, "warm"],
+    "coral_mean_weight": [-1.0, "high"],
     "source_model": [3, object()],
     "shot_beta": [-0.3, "high"],
     "label_smoothing": [-0.1, 1.0],

@@ -1,12 +1,15 @@
 """Correlation alignment (Deep CORAL) of Sun & Saenko [1]_.
 
 :func:`coral_loss` compares the second-order statistics (covariance matrices) of
-source and target feature batches.
+source and target feature batches and, optionally, their means (the first-order
+term that the Transfer-Learning-Library's Deep CORAL adds [2]_).
 
 References
 ----------
 .. [1] Sun, B., & Saenko, K. (2016). "Deep CORAL: Correlation alignment for deep
    domain adaptation." ECCV 2016 Workshops, LNCS 9915, 443-450.
+.. [2] Jiang, J., Chen, B., Fu, B., Long, M. Transfer-Learning-Library,
+   ``tllib/alignment/coral.py``, https://github.com/thuml/Transfer-Learning-Library.
 """
 
 from __future__ import annotations
@@ -25,10 +28,11 @@ def _covariance(x: Tensor) -> Tensor:
     return centred.T @ centred / (len(x) - 1)
 
 
-def coral_loss(source: Tensor, target: Tensor) -> Tensor:
+def coral_loss(source: Tensor, target: Tensor, *, mean_weight: float = 0.0) -> Tensor:
     r"""CORAL loss: squared Frobenius distance between feature covariances.
 
-    .. math:: \ell_{CORAL} = \frac{1}{4d^2}\lVert C_S - C_T\rVert_F^2,
+    .. math:: \ell_{CORAL} = \frac{1}{4d^2}\lVert C_S - C_T\rVert_F^2
+              + w_\mu \frac{1}{d}\lVert \mu_S - \mu_T\rVert^2,
 
     with :math:`d` the number of features and :math:`C_S`, :math:`C_T` the
     unbiased covariance matrices of the source and target batches,
@@ -36,10 +40,14 @@ def coral_loss(source: Tensor, target: Tensor) -> Tensor:
     .. math:: C = \frac{1}{n-1}\left(X^\top X
               - \frac{1}{n}(\mathbf{1}^\top X)^\top(\mathbf{1}^\top X)\right)
 
-    (eq. 1-3 of [1]_). The loss is differentiable with respect to both batches, so
+    (eq. 1-3 of [1]_), and :math:`w_\mu` = ``mean_weight`` times the mean squared
+    difference of the feature means :math:`\mu_S`, :math:`\mu_T`. The paper's
+    loss (``mean_weight=0``) ignores the means: a shift of every target feature
+    leaves it at zero. The Transfer-Learning-Library [2]_ adds the mean term
+    (with weight 1). The loss is differentiable with respect to both batches, so
     that minimising it moves the features of both domains towards a common
-    covariance. Computed by centring the rows first, which equals the formula
-    above and avoids its cancellation.
+    covariance (and mean). Computed by centring the rows first, which equals the
+    formula above and avoids its cancellation.
 
     Parameters
     ----------
@@ -48,11 +56,14 @@ def coral_loss(source: Tensor, target: Tensor) -> Tensor:
         after the first.
     target : Tensor of shape (m, d)
         Target feature vectors, flattened in the same way.
+    mean_weight : float, default=0.0
+        Weight :math:`w_\mu` of the mean term; 0 gives the paper's loss.
 
     Returns
     -------
     loss : Tensor
-        Scalar tensor, zero when the two covariance matrices are equal.
+        Scalar tensor, zero when the two covariance matrices (and, with
+        ``mean_weight > 0``, the two means) are equal.
 
     Raises
     ------
@@ -64,6 +75,9 @@ def coral_loss(source: Tensor, target: Tensor) -> Tensor:
     ----------
     .. [1] Sun, B., & Saenko, K. (2016). "Deep CORAL: Correlation alignment for
        deep domain adaptation." ECCV 2016 Workshops, LNCS 9915, 443-450.
+    .. [2] Jiang, J., Chen, B., Fu, B., Long, M. Transfer-Learning-Library,
+       ``tllib/alignment/coral.py``,
+       https://github.com/thuml/Transfer-Learning-Library.
 
     Examples
     --------
@@ -73,6 +87,11 @@ def coral_loss(source: Tensor, target: Tensor) -> Tensor:
     >>> xs = torch.randn(64, 8, generator=g)
     >>> bool(coral_loss(xs, 3.0 * xs) > coral_loss(xs, xs + 1.0))
     True
+    >>> shifted = xs + 1.0  # same covariance, means 1 apart in every feature
+    >>> round(float(coral_loss(xs, shifted)), 6)
+    0.0
+    >>> round(float(coral_loss(xs, shifted, mean_weight=0.5)), 6)
+    0.5
     """
     source = _as_samples(source, "source")
     target = _as_samples(target, "target")
@@ -86,6 +105,14 @@ def coral_loss(source: Tensor, target: Tensor) -> Tensor:
             "coral_loss needs at least 2 samples in source and in target (unbiased "
             f"covariance), got n={len(source)} and m={len(target)}."
         )
+    if not mean_weight >= 0:
+        raise ValueError(
+            f"mean_weight must be a non-negative number, got {mean_weight!r}."
+        )
     d = source.shape[1]
     difference = _covariance(source) - _covariance(target)
-    return torch.sum(difference * difference) / (4.0 * d * d)
+    loss = torch.sum(difference * difference) / (4.0 * d * d)
+    if mean_weight:
+        shift = source.mean(dim=0) - target.mean(dim=0)
+        loss = loss + mean_weight * torch.sum(shift * shift) / d
+    return loss
