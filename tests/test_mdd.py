@@ -184,11 +184,14 @@ def test_a_fit_records_the_discrepancy_and_the_target_diagnostics(tiny_shift):
     assert hasattr(clf, "target_merger_fraction_")
 
 
-# Measured on this shift (256 training images per domain, 15 epochs, defaults): the
-# held-out target accuracy of MDDClassifier exceeded source-only (0.50 at every
-# seed) by 0.10, 0.03 and 0.00 with seeds 0, 1 and 2 (mean 0.044). The mean over
-# the three seeds must beat source-only by about half of that.
-MEAN_GAIN = 0.02
+# Measured on this shift (256 training images per domain, 15 epochs, the default
+# auxiliary_lr_multiplier=0.1 without augmentation): the held-out target accuracy
+# of MDDClassifier exceeded source-only (0.50 at every seed) by 0.19, 0.06 and 0.00
+# with seeds 0, 1 and 2 (mean 0.083; with the head at the full rate 0.10, 0.03,
+# 0.00). The mean over the three seeds must beat source-only by about half of that.
+# Orientation augmentation (the default on square images) is left out: on 256
+# images and 15 epochs it slows the learning, as for DANN (gains 0.07, 0.01, 0.00).
+MEAN_GAIN = 0.04
 
 
 @pytest.mark.slow
@@ -204,7 +207,8 @@ def test_mdd_beats_source_only_on_average_over_three_seeds():
             training = dict(max_epochs=15, batch_size=32, random_state=seed)
             args = (Xs[fit], ys[fit])
             baseline = SourceOnlyClassifier(**training).fit(*args, X_target=Xt[fit])
-            adapted = MDDClassifier(**training).fit(*args, X_target=Xt[fit])
+            adapted = MDDClassifier(augment=False, **training)
+            adapted.fit(*args, X_target=Xt[fit])
             gains.append(
                 adapted.score(Xt[held_out], yt[held_out])
                 - baseline.score(Xt[held_out], yt[held_out])

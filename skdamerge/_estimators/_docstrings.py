@@ -47,15 +47,15 @@ default="auto"
         Fraction of the source training data held out (stratified) for validation
         and early stopping. The default makes the paper's 70/10/20 split when
         ``X`` holds 80% of the source data. None or 0 uses no validation set.
-    augment : bool or "auto", default="auto" (MMD, Deep CORAL) or False (the others)
+    augment : bool or "auto", default="auto" (MMD, Deep CORAL, MDD) or False (others)
         Turn every training image, source and target, to a random one of the
         eight orientations of the square (right-angle rotations, with or without
         a mirror flip), drawn anew at each step: a galaxy has no preferred
         orientation. Nothing is copied in memory. True needs square images;
         ``"auto"`` turns square images and leaves flat features and other
         shapes as they are. ``predict_proba(X, tta=True)`` averages over the
-        eight orientations. On the built-in simulator it steadied MMD's and Deep
-        CORAL's target ranking over seeds (hence their default); see
+        eight orientations. On the built-in simulator it steadied the target
+        ranking of MMD, Deep CORAL and MDD over seeds (hence their default); see
         :ref:`orientation_augmentation`.
     init_weights : estimator, path or None, default=None
         Transfer learning: start from the backbone weights of a fitted skdamerge

@@ -62,7 +62,7 @@ class MDDObjective(AdaptationObjective):
 
     mdd_margin: float = 4.0
     mdd_hidden: int = 1024
-    auxiliary_lr_multiplier: float = 1.0
+    auxiliary_lr_multiplier: float = 0.1
     grl_schedule: str = "ganin"
     grl_max_coefficient: float = 0.1
 
