@@ -296,6 +296,22 @@ def test_injection_carries_the_target_background(sim_images):
     assert np.median(background) == pytest.approx(pedestal, abs=0.05)
 
 
+def test_injection_commutes_with_a_shared_standardisation(sim_images):
+    # Images standardised with shared per-band statistics (as a fit sees them):
+    # the pristine background sits at -mean/std in both domains, and the injected
+    # background must sit there too, not twice as deep.
+    cal, tgt = sim_images
+    scale = np.array([0.5, 2.0, 1.5], dtype=np.float32)[None, :, None, None]
+    offset = np.array([-0.2, 0.3, -1.0], dtype=np.float32)[None, :, None, None]
+    plain = inject_into_target_sky(cal.X_source, tgt.X_target, random_state=4)
+    standardised = inject_into_target_sky(
+        cal.X_source * scale + offset, tgt.X_target * scale + offset, random_state=4
+    )
+    np.testing.assert_allclose(standardised, plain * scale + offset, atol=1e-4)
+    background = standardised[:, 2][cal.X_source[:, 2] < 0.01]
+    assert np.median(background) == pytest.approx(-1.0, abs=0.05)
+
+
 def test_injection_options_and_errors(sim_images):
     cal, tgt = sim_images
     a = inject_into_target_sky(cal.X_source[:20], tgt.X_target, random_state=3)

@@ -106,8 +106,11 @@ def inject_into_target_sky(
     ----------
     X_source : array-like of shape (n_source, C, H, W) or (n_source, H, W)
         Labelled source images in linear flux units with little or no noise (the
-        *pristine* renderings). Their own noise, if any, stays and adds to the
-        target's in quadrature.
+        *pristine* renderings), or such images standardised with the same
+        per-band affine transform as ``X_target``. Their own noise, if any, stays
+        and adds to the target's in quadrature; their background level, the
+        median of their border pixels, is replaced by the donor's (so injection
+        commutes with a shared standardisation).
     X_target : array-like of shape (n_target, C, H, W) or (n_target, H, W)
         Target images in the same units, bands and size; the sky donors.
     detection_threshold : float, default=3.0
@@ -125,7 +128,9 @@ def inject_into_target_sky(
     Returns
     -------
     X_injected : ndarray of the shape of X_source
-        ``X_source + sky``, float32 for float32 input (float64 otherwise).
+        ``X_source - level + sky``, float32 for float32 input (float64
+        otherwise): ``level``, the source image's own background (the median of
+        its border pixels, per band), gives way to the donor's sky.
     donors : ndarray of shape (n_source,) of int
         Only with ``return_donors=True``.
 
@@ -214,4 +219,21 @@ def _inject(X_source, X_target, threshold, dilation, rng):
         pick = rng.permutation(good)[:n_source]
     else:
         pick = rng.choice(good, size=n_source, replace=True)
-    return source + sky[pick], candidates[pick], sky_sigma[good]
+    # The source's own background level gives way to the donor's sky (level and
+    # noise): zero for pristine renderings in flux units, the shared offset for
+    # images standardised with the same statistics as the target.
+    return source - _border_level(source) + sky[pick], candidates[pick], sky_sigma[good]
+
+
+def _border_level(images: np.ndarray) -> np.ndarray:
+    """Background level of each image and band: the median of its border pixels."""
+    border = np.concatenate(
+        [
+            images[:, :, 0, :],
+            images[:, :, -1, :],
+            images[:, :, 1:-1, 0],
+            images[:, :, 1:-1, -1],
+        ],
+        axis=-1,
+    )
+    return np.median(border, axis=-1)[:, :, None, None]
