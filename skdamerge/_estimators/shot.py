@@ -158,7 +158,7 @@ class SHOTClassifier(DomainAdaptationClassifier, objective=SHOTObjective):
     source model is near chance on the target (see the user guide's methods
     page); SHOT needs a source model that already ranks target images. Even
     that is not enough on the simulator's noise shift: from a fitted
-    :class:`MMDClassifier` (target accuracy 0.70, seeds 1 and 2) the target
+    :class:`~skdamerge.MMDClassifier` (target accuracy 0.70, seeds 1 and 2) the target
     stage lowered the target accuracy to 0.53 and 0.48 in 12 epochs (see
     :ref:`choosing`).
 
