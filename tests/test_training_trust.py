@@ -337,6 +337,10 @@ def test_target_decisions_follow_the_trusted_estimate(tiny_shift, monkeypatch):
     assert report.target["accuracy_at_estimate"] == pytest.approx(
         np.mean(target_labels == yt)
     )
+    assert report.target["merger_fraction_at_estimate"] == pytest.approx(
+        np.mean(target_labels == 1)
+    )
+    assert "Merger fraction at est." in str(report)
     assert "estimated_merger_fraction" not in report.source
     # A DA pipeline passes the domain on to the estimator.
     pipe = make_da_pipeline(DomainStandardizer(), MMDClassifier(**FAST))

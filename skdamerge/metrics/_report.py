@@ -67,9 +67,10 @@ class DomainAdaptationReport:
         Target-domain values; without target labels only the label-free keys (and
         none at all without target data). For a model fitted with a target domain
         also ``"estimated_merger_fraction"`` (its trusted label-free estimate,
-        ``target_merger_fraction_``) and, with target labels,
-        ``"accuracy_at_estimate"`` (accuracy of the decisions at
-        ``target_threshold_``).
+        ``target_merger_fraction_``), ``"merger_fraction_at_estimate"`` (the
+        fraction of these images that the decisions at ``target_threshold_``,
+        those of ``predict(X, domain="target")``, call mergers) and, with target
+        labels, ``"accuracy_at_estimate"`` (the accuracy of those decisions).
     source_confusion : ndarray of shape (2, 2)
         :func:`normalized_confusion_matrix` of the source: columns = true label,
         rows = predicted label, order merger, non-merger; each column sums to 1.
@@ -543,9 +544,13 @@ def _at_estimate(estimator, p, y, pos_label) -> dict[str, float]:
         # An untrusted estimate is left out of the table (see its ``reason``).
         values["estimated_merger_fraction"] = float(estimate.fraction)
     threshold = fitted_attribute(estimator, "target_threshold_")
-    if y is not None and threshold is not None:
-        truth = _binary_truth(y, pos_label)
-        values["accuracy_at_estimate"] = float(np.mean(truth == (p >= threshold)))
+    if threshold is not None:
+        # The decisions of predict(X, domain="target"): the fraction they call
+        # mergers in these images and, with labels, their accuracy.
+        values["merger_fraction_at_estimate"] = float(np.mean(p >= threshold))
+        if y is not None:
+            truth = _binary_truth(y, pos_label)
+            values["accuracy_at_estimate"] = float(np.mean(truth == (p >= threshold)))
     return values
 
 

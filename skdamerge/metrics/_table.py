@@ -33,6 +33,7 @@ METRIC_LABELS: dict[str, str] = {
     "ece": "ECE",
     "merger_fraction": "Predicted merger fraction",
     "estimated_merger_fraction": "Estimated merger fraction",
+    "merger_fraction_at_estimate": "Merger fraction at est.",
     "accuracy_at_estimate": "Accuracy at est. fraction",
     "entropy": "Mean entropy",
 }
@@ -41,6 +42,7 @@ _SUPERVISED = ("auc", "accuracy", "precision", "recall", "f1", "brier", "ece")
 _UNSUPERVISED = (
     "merger_fraction",
     "estimated_merger_fraction",
+    "merger_fraction_at_estimate",
     "accuracy_at_estimate",
     "entropy",
 )
