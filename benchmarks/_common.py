@@ -63,6 +63,24 @@ def synthetic_images(
     return X, y
 
 
+def source_target_images(
+    n: int, image_size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` labelled source and ``n`` target images of 3 x size x size (seeds 0, 1)."""
+    shape = (3, image_size, image_size)
+    X_source, y_source = synthetic_images(n, shape, 0)
+    X_target, _ = synthetic_images(n, shape, 1)
+    return X_source, y_source, X_target
+
+
+def wants_skada_baseline(no_skada: bool) -> bool:
+    """Whether to run skada's baseline: asked for and installed (else say so)."""
+    run = not no_skada and skada_available()
+    if not no_skada and not run:
+        print("skada is not installed: pip install -e '.[bench]' for its baseline")
+    return run
+
+
 class StepTimer:
     """Timestamps at the end of each training step; the median gap is the step time.
 

@@ -55,8 +55,8 @@ from _common import (
     machine_summary,
     make_skada_net,
     peak_rss_mib,
-    skada_available,
-    synthetic_images,
+    source_target_images,
+    wants_skada_baseline,
 )
 
 from skdamerge import DANNClassifier, MMDClassifier
@@ -289,12 +289,8 @@ def main(argv=None) -> None:
         f"{args.epochs} epoch(s), skdamerge {args.precision} (skada fp32), CPU, "
         f"best of {args.repeats}"
     )
-    shape = (3, args.image_size, args.image_size)
-    Xs, ys = synthetic_images(args.n, shape, 0)
-    Xt, _ = synthetic_images(args.n, shape, 1)
-    run_skada = not args.no_skada and skada_available()
-    if not args.no_skada and not run_skada:
-        print("skada is not installed: pip install -e '.[bench]' for its baseline")
+    Xs, ys, Xt = source_target_images(args.n, args.image_size)
+    run_skada = wants_skada_baseline(args.no_skada)
     common = dict(
         backbone=args.backbone,
         batch_size=args.batch_size,
@@ -357,7 +353,7 @@ def main(argv=None) -> None:
 
     if args.limit:
         rate = gemm_flops()
-        flops = training_flops_per_image(args.backbone, shape, args.batch_size)
+        flops = training_flops_per_image(args.backbone, Xs.shape[1:], args.batch_size)
         limit = rate / flops
         print(
             f"\ncompute limit: fp32 GEMM {rate / 1e9:.0f} GFLOP/s, "

@@ -46,9 +46,9 @@ from _common import (
     machine_summary,
     make_skada_net,
     peak_rss_mib,
-    skada_available,
     skorch_step_timer,
-    synthetic_images,
+    source_target_images,
+    wants_skada_baseline,
 )
 
 from skdamerge import DANNClassifier, MMDClassifier, SourceOnlyClassifier
@@ -235,12 +235,8 @@ def main(argv=None) -> None:
         f"3x{args.image_size}x{args.image_size}, batch {args.batch_size}, "
         f"{args.epochs} epoch(s), device {args.device}, best of {args.repeats}"
     )
-    shape = (3, args.image_size, args.image_size)
-    Xs, ys = synthetic_images(args.n, shape, 0)
-    Xt, _ = synthetic_images(args.n, shape, 1)
-    run_skada = not args.no_skada and skada_available()
-    if not args.no_skada and not run_skada:
-        print("skada is not installed: pip install -e '.[bench]' for its baseline")
+    Xs, ys, Xt = source_target_images(args.n, args.image_size)
+    run_skada = wants_skada_baseline(args.no_skada)
     common = dict(
         batch_size=args.batch_size,
         epochs=args.epochs,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import make_pair_shift, objective_module
+from conftest import make_pair_shift, objective_batches, objective_module
 
 from skdamerge import DeepCORALClassifier, SourceOnlyClassifier
 from skdamerge._engine.objectives import CORALObjective, estimator_class
@@ -100,10 +100,7 @@ def test_coral_objective_equals_its_terms_computed_on_the_right_rows():
         transfer_weight=50.0, entropy_weight=0.3, coral_mean_weight=0.0
     )
     module = objective_module(objective)
-    generator = torch.Generator().manual_seed(1)
-    xs = torch.randn(8, 6, generator=generator)
-    xt = torch.randn(8, 6, generator=generator) * 2 + 1
-    ys = torch.tensor([0, 1, 0, 1, 1, 0, 1, 0])
+    xs, ys, xt = objective_batches(1)
     out = objective(module, torch.nn.CrossEntropyLoss(), xs, ys, xt, 0.5)
     with torch.no_grad():
         fs, ls = module(xs)  # each domain passed separately
@@ -125,10 +122,7 @@ def test_coral_objective_adds_the_mean_term_by_default():
     assert CORALObjective().coral_mean_weight == 1.0
     objective = CORALObjective(transfer_weight=2.0, coral_mean_weight=0.7)
     module = objective_module(objective)
-    generator = torch.Generator().manual_seed(4)
-    xs = torch.randn(8, 6, generator=generator)
-    xt = torch.randn(8, 6, generator=generator) * 2 + 1
-    ys = torch.tensor([0, 1, 0, 1, 1, 0, 1, 0])
+    xs, ys, xt = objective_batches(4)
     out = objective(module, torch.nn.CrossEntropyLoss(), xs, ys, xt, 0.5)
     with torch.no_grad():
         fs, ls = module(xs)

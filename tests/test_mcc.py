@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import make_pair_shift, objective_module
+from conftest import make_pair_shift, objective_batches, objective_module
 
 from skdamerge import MCCClassifier, SourceOnlyClassifier
 from skdamerge._engine.objectives import MCCObjective, estimator_class, objective_class
@@ -85,10 +85,7 @@ def test_mcc_objective_equals_its_terms_on_the_right_rows():
         mcc_temperature=1.5,
     )
     module = objective_module(objective)
-    generator = torch.Generator().manual_seed(1)
-    xs = torch.randn(8, 6, generator=generator)
-    xt = torch.randn(8, 6, generator=generator) * 2 + 1
-    ys = torch.tensor([0, 1, 0, 1, 1, 0, 1, 0])
+    xs, ys, xt = objective_batches(1)
     out = objective(module, torch.nn.CrossEntropyLoss(), xs, ys, xt, 0.5)
     with torch.no_grad():
         fs, ls = module(xs)
