@@ -236,6 +236,33 @@ def test_target_stage_freezes_the_head_and_trains_the_features(
     assert shot.source_merger_fraction_ == source_model.source_merger_fraction_
 
 
+def test_target_stage_trains_at_lr_times_target_lr_multiplier(tiny_shift):
+    Xs, ys, Xt, _ = tiny_shift
+    objective = SHOTObjective(target_lr_multiplier=0.1)
+    assert objective.lr_multipliers() == {"extractor": 0.1}
+    source = SourceOnlyClassifier(**FAST).fit(Xs, ys)
+    fast = {**FAST, "lr": 1e-3}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        scaled = SHOTClassifier(source_model=source, target_lr_multiplier=0.1, **fast)
+        plain = SHOTClassifier(source_model=source, **{**fast, "lr": 1e-4})
+        default = SHOTClassifier(source_model=source, **fast)
+        for shot in (scaled, plain, default):
+            shot.fit(X_target=Xt)
+    # lr=1e-3 at a tenth trains as lr=1e-4 does, and unlike lr=1e-3.
+    np.testing.assert_allclose(
+        scaled.predict_proba(Xt), plain.predict_proba(Xt), atol=1e-6
+    )
+    assert np.abs(scaled.predict_proba(Xt) - default.predict_proba(Xt)).max() > 1e-3
+    # The multiplier is the target stage's only: the source stage trains at lr.
+    two_stage = [
+        SHOTClassifier(target_lr_multiplier=m, **fast).fit(Xs, ys, X_target=Xt)
+        for m in (0.1, 1.0)
+    ]
+    first, second = (shot.source_estimator_.predict_proba(Xt) for shot in two_stage)
+    np.testing.assert_array_equal(first, second)
+
+
 def test_source_free_from_a_weights_file_and_string_classes(tiny_shift, tmp_path):
     Xs, ys, Xt, _ = tiny_shift
     labels = np.where(ys == 1, "merger", "single")

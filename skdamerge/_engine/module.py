@@ -7,7 +7,10 @@ from torch import nn
 
 from ..nets import FeatureExtractor
 
-__all__ = ["DomainAdaptationModule"]
+__all__ = ["EXTRACTOR", "DomainAdaptationModule"]
+
+#: Attribute name of the feature extractor (with its classifier head).
+EXTRACTOR = "extractor"
 
 
 class DomainAdaptationModule(nn.Module):
@@ -33,7 +36,7 @@ class DomainAdaptationModule(nn.Module):
         self.extractor = extractor
         self.extra_module_names: tuple[str, ...] = tuple(extra_modules or {})
         for name, module in (extra_modules or {}).items():
-            if name == "extractor" or hasattr(self, name):
+            if name == EXTRACTOR or hasattr(self, name):
                 raise ValueError(f"extra module name {name!r} is already taken.")
             self.add_module(name, module)
         self.frozen_norm_layers: list[str] = []

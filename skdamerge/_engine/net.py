@@ -43,6 +43,7 @@ from .history_keys import (
     train_key,
 )
 from .inference import forward_batches, predict_proba_batches
+from .module import EXTRACTOR
 from .orientation import RandomOrientation
 from .precision import Precision
 from .target_monitor import TargetMonitor
@@ -405,12 +406,14 @@ def parameter_groups(module, objective, lr: float) -> list[tuple[list, float]]:
     """Trainable parameters and learning rate of each optimizer group.
 
     The first group holds every trainable parameter outside the objective's extra
-    networks, at ``lr``; each extra network follows at ``lr`` times its
-    multiplier (:meth:`~skdamerge._engine.objectives.Objective.lr_multipliers`).
+    networks, at ``lr`` (times the objective's ``"extractor"`` multiplier, if
+    any); each extra network follows at ``lr`` times its multiplier
+    (:meth:`~skdamerge._engine.objectives.Objective.lr_multipliers`).
     """
     multipliers = objective.lr_multipliers() if objective is not None else {}
     extra = tuple(getattr(module, "extra_module_names", ()))
-    groups: list[tuple[list, float]] = [([], lr)] + [
+    base_lr = lr * multipliers.get(EXTRACTOR, 1.0)
+    groups: list[tuple[list, float]] = [([], base_lr)] + [
         ([], lr * multipliers.get(name, 1.0)) for name in extra
     ]
     for name, param in module.named_parameters():

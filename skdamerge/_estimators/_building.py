@@ -17,7 +17,7 @@ from torch import nn
 
 from .._engine.checkpoint import EpochCheckpoint
 from .._engine.data_parallel import DataParallelGroup
-from .._engine.module import DomainAdaptationModule
+from .._engine.module import EXTRACTOR, DomainAdaptationModule
 from .._engine.net import DomainAdaptationNet, TrainingData, make_callbacks
 from .._engine.objectives import Objective
 from .._engine.precision import Precision
@@ -177,7 +177,10 @@ def build_net(
         objective.components(),
         validation=data.X_valid is not None,
         patience=None if source_free else estimator.patience,
-        group_lrs=[estimator.lr * m for m in [1.0, *group_multipliers]],
+        group_lrs=[
+            estimator.lr * m
+            for m in [multipliers.get(EXTRACTOR, 1.0), *group_multipliers]
+        ],
         cycle_length=estimator.cycle_length,
         batches_per_epoch=batches_per_epoch,
         target_monitor=target_monitor,

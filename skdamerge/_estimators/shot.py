@@ -208,6 +208,10 @@ class SHOTClassifier(DomainAdaptationClassifier, objective=SHOTObjective):
     diversity_weight : float, default=1.0
         Weight of the diversity term H(mean p) in the information maximisation;
         raise it if the target predictions drift onto one class.
+    target_lr_multiplier : float, default=1.0
+        The target stage trains the feature extractor at ``lr *
+        target_lr_multiplier`` (the source stage at ``lr``); in source-free mode
+        this is the only stage.
     %(common)s
 
     %(attributes)s
@@ -258,6 +262,7 @@ class SHOTClassifier(DomainAdaptationClassifier, objective=SHOTObjective):
         shot_beta=0.3,
         label_smoothing=0.1,
         diversity_weight=1.0,
+        target_lr_multiplier=1.0,
         backbone="auto",
         feature_layer=None,
         dropout=None,
@@ -286,6 +291,7 @@ class SHOTClassifier(DomainAdaptationClassifier, objective=SHOTObjective):
         self.shot_beta = shot_beta
         self.label_smoothing = label_smoothing
         self.diversity_weight = diversity_weight
+        self.target_lr_multiplier = target_lr_multiplier
         self.backbone = backbone
         self.feature_layer = feature_layer
         self.dropout = dropout

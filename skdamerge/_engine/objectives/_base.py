@@ -101,7 +101,12 @@ class Objective:
         return {}
 
     def lr_multipliers(self) -> dict[str, float]:
-        """Learning-rate multiplier of each extra module (1 where not listed)."""
+        """Learning-rate multiplier of each network, by attribute name.
+
+        Keys are the names of the extra modules, and ``"extractor"`` for the
+        feature extractor and its classifier head; a network not listed trains
+        at ``lr``.
+        """
         return {}
 
     def acts_on_features(self) -> bool:

@@ -29,7 +29,7 @@ from ..history_keys import (
     PSEUDO_LABEL_MERGER_FRACTION,
 )
 from ..inference import forward_batches
-from ..module import DomainAdaptationModule
+from ..module import EXTRACTOR, DomainAdaptationModule
 from ._base import Objective, float32_losses
 from ._registry import register_objective
 from .source_only import SourceOnlyObjective
@@ -83,6 +83,7 @@ class SHOTObjective(Objective):
     shot_beta: float = 0.3
     diversity_weight: float = 1.0
     label_smoothing: float = 0.1
+    target_lr_multiplier: float = 1.0
 
     name = "shot"
     label = "SHOT"
@@ -92,6 +93,7 @@ class SHOTObjective(Objective):
         "shot_beta": _WEIGHT,
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
         "diversity_weight": _WEIGHT,
+        "target_lr_multiplier": [Interval(Real, 0, None, closed="neither")],
     }
     records: ClassVar[tuple[str, ...]] = (ENTROPY_LOSS, DIVERSITY, PSEUDO_LABEL_LOSS)
     adaptation_knobs: ClassVar[tuple[str, ...]] = ("shot_beta",)
@@ -102,6 +104,10 @@ class SHOTObjective(Objective):
     def source_objective(self) -> SHOTSourceObjective:
         """Return the objective of the source stage."""
         return SHOTSourceObjective(label_smoothing=self.label_smoothing)
+
+    def lr_multipliers(self) -> dict[str, float]:
+        """Train the feature extractor at ``lr * target_lr_multiplier``."""
+        return {EXTRACTOR: self.target_lr_multiplier}
 
     def epoch_start(self, net, X_target) -> None:
         """Label every target image with its nearest class centroid."""
