@@ -31,6 +31,7 @@ from skdamerge.pipeline import make_da_pipeline
 from skdamerge.preprocessing import ChannelStandardizer
 
 FAST = dict(max_epochs=2, batch_size=32, random_state=0, device="cpu")
+SHOT_FAST = {**FAST, "target_epochs": FAST["max_epochs"]}
 
 
 @pytest.fixture(scope="module")
@@ -216,7 +217,9 @@ def test_what_fit_reads_or_writes_is_not_saved(shift, tmp_path):
     source = SourceOnlyClassifier(**FAST).fit(Xs, ys)
     with _quiet():
         shot = SHOTClassifier(
-            source_model=source, checkpoint_path=str(tmp_path / "ckpt.pt"), **FAST
+            source_model=source,
+            checkpoint_path=str(tmp_path / "ckpt.pt"),
+            **SHOT_FAST,
         ).fit(X_target=Xt)
     path = save_model(tmp_path / "shot.skdm", shot)
     metadata = read_model_metadata(path)
@@ -416,9 +419,9 @@ def test_source_free_shot_from_a_model_file(shift, tmp_path):
     published = load_model(path)
     Xt_seen = published[:-1].transform(Xt)
     with _quiet():
-        from_estimator = SHOTClassifier(source_model=source[-1], **FAST)
+        from_estimator = SHOTClassifier(source_model=source[-1], **SHOT_FAST)
         from_estimator.fit(X_target=Xt_seen)
-        from_file = SHOTClassifier(source_model=str(path), **FAST)
+        from_file = SHOTClassifier(source_model=str(path), **SHOT_FAST)
         from_file.fit(X_target=Xt_seen)
     assert from_file.source_merger_fraction_ == source[-1].source_merger_fraction_
     np.testing.assert_array_equal(from_file.classes_, source[-1].classes_)

@@ -55,6 +55,7 @@ INVALID = {
     "label_smoothing": [-0.1, 1.0],
     "diversity_weight": [-1.0],
     "target_lr_multiplier": [0.0, -0.1],
+    "target_epochs": [0, 2.5],
     "jdot_alpha": [-0.001, "small"],
     "jdot_lambda": [-1e-4],
     "sinkhorn_blur": [0, -0.05],

@@ -25,6 +25,7 @@ from skdamerge.losses import (
 from skdamerge.nets import FeatureExtractor, make_backbone
 
 FAST = dict(max_epochs=2, batch_size=32, random_state=0)
+SHOT_FAST = {**FAST, "target_epochs": 2}
 
 
 def _softmax(logits):
@@ -136,7 +137,7 @@ def test_shot_objective_is_im_plus_beta_pseudo_label_ce_on_the_batch_rows():
 
 
 def test_epoch_start_labels_every_target_image_from_the_current_network():
-    objective = SHOTObjective()
+    objective = SHOTObjective(shot_beta=0.3)
     module = _module()
     X_target = np.random.default_rng(2).normal(size=(30, 6)).astype(np.float32)
     history = History()
@@ -213,7 +214,8 @@ def test_target_stage_freezes_the_head_and_trains_the_features(
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        shot = SHOTClassifier(source_model=source_model, **FAST).fit(X_target=Xt)
+        shot = SHOTClassifier(source_model=source_model, shot_beta=0.3, **SHOT_FAST)
+        shot.fit(X_target=Xt)
     after = shot.module_.extractor.backbone.state_dict()
     head = [k for k in after if k.startswith("classifier.")]
     assert head
@@ -241,19 +243,21 @@ def test_target_stage_trains_at_lr_times_target_lr_multiplier(tiny_shift):
     objective = SHOTObjective(target_lr_multiplier=0.1)
     assert objective.lr_multipliers() == {"extractor": 0.1}
     source = SourceOnlyClassifier(**FAST).fit(Xs, ys)
-    fast = {**FAST, "lr": 1e-3}
+    fast = {**SHOT_FAST, "lr": 1e-3}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         scaled = SHOTClassifier(source_model=source, target_lr_multiplier=0.1, **fast)
-        plain = SHOTClassifier(source_model=source, **{**fast, "lr": 1e-4})
-        default = SHOTClassifier(source_model=source, **fast)
-        for shot in (scaled, plain, default):
+        plain = SHOTClassifier(
+            source_model=source, target_lr_multiplier=1.0, **{**fast, "lr": 1e-4}
+        )
+        full = SHOTClassifier(source_model=source, target_lr_multiplier=1.0, **fast)
+        for shot in (scaled, plain, full):
             shot.fit(X_target=Xt)
     # lr=1e-3 at a tenth trains as lr=1e-4 does, and unlike lr=1e-3.
     np.testing.assert_allclose(
         scaled.predict_proba(Xt), plain.predict_proba(Xt), atol=1e-6
     )
-    assert np.abs(scaled.predict_proba(Xt) - default.predict_proba(Xt)).max() > 1e-3
+    assert np.abs(scaled.predict_proba(Xt) - full.predict_proba(Xt)).max() > 1e-3
     # The multiplier is the target stage's only: the source stage trains at lr.
     two_stage = [
         SHOTClassifier(target_lr_multiplier=m, **fast).fit(Xs, ys, X_target=Xt)
@@ -263,15 +267,27 @@ def test_target_stage_trains_at_lr_times_target_lr_multiplier(tiny_shift):
     np.testing.assert_array_equal(first, second)
 
 
+def test_target_epochs_is_the_length_of_the_target_stage(tiny_shift):
+    Xs, ys, Xt, _ = tiny_shift
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        shot = SHOTClassifier(**{**FAST, "patience": 5}, target_epochs=3)
+        shot.fit(Xs, ys, X_target=Xt)
+        assert shot.source_estimator_.n_epochs_ == 2  # max_epochs
+        assert shot.n_epochs_ == 3 and len(shot.history_) == 3
+        shot.set_params(target_epochs=None).fit(Xs, ys, X_target=Xt)
+        assert shot.n_epochs_ == 2  # None: max_epochs
+
+
 def test_source_free_from_a_weights_file_and_string_classes(tiny_shift, tmp_path):
     Xs, ys, Xt, _ = tiny_shift
     labels = np.where(ys == 1, "merger", "single")
     source = SourceOnlyClassifier(**FAST).fit(Xs, labels)
-    from_estimator = SHOTClassifier(source_model=source, **FAST).fit(X_target=Xt)
+    from_estimator = SHOTClassifier(source_model=source, **SHOT_FAST).fit(X_target=Xt)
     assert list(from_estimator.classes_) == ["merger", "single"]
     path = tmp_path / "source.pt"
     source.save_weights(path)
-    from_file = SHOTClassifier(source_model=str(path), **FAST).fit(X_target=Xt)
+    from_file = SHOTClassifier(source_model=str(path), **SHOT_FAST).fit(X_target=Xt)
     assert list(from_file.classes_) == [0, 1]
     assert from_file.source_merger_fraction_ == 0.5
     # The same network, adapted the same way, whichever way it was given.
@@ -282,7 +298,7 @@ def test_source_free_from_a_weights_file_and_string_classes(tiny_shift, tmp_path
 
 def test_two_stage_fit_trains_the_source_with_label_smoothing(tiny_shift):
     Xs, ys, Xt, _ = tiny_shift
-    shot = SHOTClassifier(**FAST, label_smoothing=0.2).fit(Xs, ys, X_target=Xt)
+    shot = SHOTClassifier(**SHOT_FAST, label_smoothing=0.2).fit(Xs, ys, X_target=Xt)
     stage = shot.source_estimator_
     assert isinstance(stage, SourceOnlyClassifier)
     assert stage.net_.objective.label_smoothing == 0.2
@@ -321,14 +337,16 @@ def test_shot_is_a_method_of_reproduce():
 
 
 # -- adaptation on a simulated shift ---------------------------------------------
-# Measured on this 32x32 shift (noise 0.25, 256 training images per domain, 12
-# epochs, seed 0), on 150 held-out target images: the source model calls every
-# target image a merger (accuracy 0.52); source-free SHOT reaches 0.64 (gain
-# 0.12). The same network given as a weights file adapts identically. Both
-# stages from the source data (the source stage also at 0.52): 0.59 (gain 0.07).
-# Required: half of the measured gains.
-SHOT_GAIN = 0.06
-TWO_STAGE_GAIN = 0.035
+# Measured on these 32x32 shifts (noise 0.25, 256 training images per domain, 12
+# epochs, 150 held-out target images), with the defaults (target stage at a tenth
+# of lr, information maximisation alone, 15 epochs). Pair seed 3: the source model
+# calls every target image a merger (accuracy 0.52); source-free SHOT reaches 0.61
+# (gain 0.09), from the model object or its weights file alike. Both stages from
+# the source data, pair seeds 3/4/5/6: gains 0.01/0.19/0.12/0.09 over source-only
+# (mean 0.10; the paper's settings, the target stage at lr with shot_beta=0.3:
+# 0.03/-0.06/0.17/-0.01). Required: about half of the measured gains.
+SHOT_GAIN = 0.05
+TWO_STAGE_MEAN_GAIN = 0.05
 
 
 @pytest.mark.slow
@@ -355,17 +373,20 @@ def test_source_free_shot_beats_its_source_model_on_held_out_target(tmp_path):
 
 @pytest.mark.slow
 def test_two_stage_shot_beats_source_only_on_held_out_target():
-    Xs, ys, Xt, yt = make_pair_shift(406, size=32, noise=0.25, seed=3)
     fit, held = slice(0, 256), slice(256, None)
     training = dict(max_epochs=12, batch_size=16, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        source_only = SourceOnlyClassifier(**training).fit(Xs[fit], ys[fit])
-        shot = SHOTClassifier(**training).fit(Xs[fit], ys[fit], X_target=Xt[fit])
-    baseline = source_only.score(Xt[held], yt[held])
-    accuracy = shot.score(Xt[held], yt[held])
-    print(f"source only {baseline:.3f}, SHOT {accuracy:.3f}")
-    assert accuracy >= baseline + TWO_STAGE_GAIN
+    gains = []
+    for pair_seed in (3, 4, 5, 6):
+        Xs, ys, Xt, yt = make_pair_shift(406, size=32, noise=0.25, seed=pair_seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            source_only = SourceOnlyClassifier(**training).fit(Xs[fit], ys[fit])
+            shot = SHOTClassifier(**training).fit(Xs[fit], ys[fit], X_target=Xt[fit])
+        gains.append(
+            shot.score(Xt[held], yt[held]) - source_only.score(Xt[held], yt[held])
+        )
+    print(f"SHOT's gains over source only: {np.round(gains, 3)}")
+    assert np.mean(gains) >= TWO_STAGE_MEAN_GAIN
 
 
 def test_source_free_on_flat_features():
@@ -374,7 +395,7 @@ def test_source_free_on_flat_features():
     X = (rng.normal(size=(80, 5)) + 1.5 * y[:, None]).astype(np.float32)
     Xt = (rng.normal(size=(60, 5)) + 1.0).astype(np.float32)
     source = SourceOnlyClassifier(**FAST).fit(X, y)
-    shot = SHOTClassifier(source_model=source, **FAST).fit(X_target=Xt)
+    shot = SHOTClassifier(source_model=source, **SHOT_FAST).fit(X_target=Xt)
     assert shot.predict_proba(Xt).shape == (60, 2)
     assert shot.input_shape_ == (5,)
     head = shot.module_.extractor.backbone.classifier

@@ -395,8 +395,8 @@ default=None
         if scheduler is not None:
             scheduler.last_epoch = net.steps_done_ - 1
         done = sum("train_loss" in row for row in net.history_)
-        if done < self.max_epochs:
-            net.partial_fit(data, epochs=self.max_epochs - done)
+        if done < self._training_epochs():
+            net.partial_fit(data, epochs=self._training_epochs() - done)
         # Early stopping restarts its bookkeeping on resume: keep the better of
         # the best model before the interruption and the best one after it.
         before = state["best_valid_loss"]
@@ -411,6 +411,10 @@ default=None
                 net.module_.load_state_dict(state["best_weights"])
                 return state.get("best_epoch")
         return net.best_epoch()
+
+    def _training_epochs(self) -> int:
+        """Number of epochs the network trains (before early stopping)."""
+        return self.max_epochs
 
     def _set_fitted(self, net: DomainAdaptationNet, best_epoch: int | None) -> None:
         self.net_ = net

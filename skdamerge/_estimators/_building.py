@@ -157,6 +157,7 @@ def build_net(
     rank trains on its share of every global batch of ``batch_size``.
     """
     batch_size = estimator.batch_size
+    epochs = estimator._training_epochs()
     # Without labelled source images (X_train None) an epoch is a pass over the
     # target, and nothing early-stops: the source validation loss, if any, is
     # recorded but is not what a training on the target alone minimises.
@@ -206,14 +207,14 @@ def build_net(
         optimizer__betas=tuple(estimator.betas),
         optimizer__eps=estimator.eps,
         optimizer__weight_decay=estimator.weight_decay,
-        max_epochs=estimator.max_epochs,
+        max_epochs=epochs,
         batch_size=batch_size,
         train_split=None,
         callbacks=callbacks,
         device=device,
         verbose=estimator.verbose,
         objective=objective,
-        total_steps=estimator.max_epochs * batches_per_epoch,
+        total_steps=epochs * batches_per_epoch,
         shuffle_seed=seed,
         precision=precision,
         channels_last=channels_last,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from numbers import Real
+from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
@@ -80,10 +80,10 @@ class SHOTObjective(Objective):
     (:func:`skdamerge.losses.shot_pseudo_labels`).
     """
 
-    shot_beta: float = 0.3
+    shot_beta: float = 0.0
     diversity_weight: float = 1.0
     label_smoothing: float = 0.1
-    target_lr_multiplier: float = 1.0
+    target_lr_multiplier: float = 0.1
 
     name = "shot"
     label = "SHOT"
@@ -94,6 +94,7 @@ class SHOTObjective(Objective):
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
         "diversity_weight": _WEIGHT,
         "target_lr_multiplier": [Interval(Real, 0, None, closed="neither")],
+        "target_epochs": [Interval(Integral, 1, None, closed="left"), None],
     }
     records: ClassVar[tuple[str, ...]] = (ENTROPY_LOSS, DIVERSITY, PSEUDO_LABEL_LOSS)
     adaptation_knobs: ClassVar[tuple[str, ...]] = ("shot_beta",)
