@@ -413,7 +413,7 @@ default=None
         return net.best_epoch()
 
     def _training_epochs(self) -> int:
-        """Number of epochs the network trains (before early stopping)."""
+        """Return the number of epochs to train (before early stopping)."""
         return self.max_epochs
 
     def _set_fitted(self, net: DomainAdaptationNet, best_epoch: int | None) -> None:

@@ -415,7 +415,7 @@ class SHOTClassifier(DomainAdaptationClassifier, objective=SHOTObjective):
         return self
 
     def _training_epochs(self) -> int:
-        """Epochs of the target stage: ``target_epochs``, or ``max_epochs``."""
+        """Return the target stage's epochs: ``target_epochs``, or ``max_epochs``."""
         return self.max_epochs if self.target_epochs is None else self.target_epochs
 
     def _check_stages(self, X, y, X_target, validation_data) -> None:
