@@ -38,7 +38,8 @@ class MDDClassifier(DomainAdaptationClassifier, objective=MDDObjective):
     0.525 on seeds 11 / 12 / 13, and with the head at a tenth of the learning
     rate (``auxiliary_lr_multiplier=0.1``, ``augment="auto"``, the defaults)
     0.756 / 0.594 / 0.653 there and 0.584 / 0.609 / 0.622 on seeds 1-3 (a
-    hundredth: 0.731 / 0.609 / 0.644 on seeds 11-13; a margin of 2 did worse).
+    hundredth: 0.731 / 0.609 / 0.644 on seeds 11-13; a margin of 2, or
+    ``grl_max_coefficient`` 0.3 or 1, did worse).
     MDD still trails MMD and Deep CORAL on this shift, and its predicted target
     merger fraction drifts (``benchmarks/RESULTS.md``).
 
