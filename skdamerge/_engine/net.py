@@ -50,6 +50,7 @@ from .target_monitor import TargetMonitor
 
 __all__ = [
     "DomainAdaptationNet",
+    "group_lr_multipliers",
     "parameter_groups",
     "TrainingData",
     "forward_batches",
@@ -402,19 +403,28 @@ def _validation_auc(net, X, y) -> float:
     return roc_auc_score(y, net.predict_proba(X)[:, 1])
 
 
+def group_lr_multipliers(objective, extra_names) -> list[float]:
+    """Learning-rate multiplier of each optimizer group, in group order.
+
+    The network itself (the objective's ``"extractor"`` multiplier), then each
+    extra network named in ``extra_names``
+    (:meth:`~skdamerge._engine.objectives.Objective.lr_multipliers`; 1 where
+    not listed).
+    """
+    multipliers = objective.lr_multipliers() if objective is not None else {}
+    return [multipliers.get(name, 1.0) for name in (EXTRACTOR, *extra_names)]
+
+
 def parameter_groups(module, objective, lr: float) -> list[tuple[list, float]]:
     """Trainable parameters and learning rate of each optimizer group.
 
     The first group holds every trainable parameter outside the objective's extra
-    networks, at ``lr`` (times the objective's ``"extractor"`` multiplier, if
-    any); each extra network follows at ``lr`` times its multiplier
-    (:meth:`~skdamerge._engine.objectives.Objective.lr_multipliers`).
+    networks, each extra network follows; each group trains at ``lr`` times its
+    multiplier (:func:`group_lr_multipliers`).
     """
-    multipliers = objective.lr_multipliers() if objective is not None else {}
     extra = tuple(getattr(module, "extra_module_names", ()))
-    base_lr = lr * multipliers.get(EXTRACTOR, 1.0)
-    groups: list[tuple[list, float]] = [([], base_lr)] + [
-        ([], lr * multipliers.get(name, 1.0)) for name in extra
+    groups: list[tuple[list, float]] = [
+        ([], lr * multiplier) for multiplier in group_lr_multipliers(objective, extra)
     ]
     for name, param in module.named_parameters():
         if not param.requires_grad:

@@ -395,8 +395,9 @@ default=None
         if scheduler is not None:
             scheduler.last_epoch = net.steps_done_ - 1
         done = sum("train_loss" in row for row in net.history_)
-        if done < self._training_epochs():
-            net.partial_fit(data, epochs=self._training_epochs() - done)
+        epochs = self._training_epochs()
+        if done < epochs:
+            net.partial_fit(data, epochs=epochs - done)
         # Early stopping restarts its bookkeeping on resume: keep the better of
         # the best model before the interruption and the best one after it.
         before = state["best_valid_loss"]

@@ -17,8 +17,13 @@ from torch import nn
 
 from .._engine.checkpoint import EpochCheckpoint
 from .._engine.data_parallel import DataParallelGroup
-from .._engine.module import EXTRACTOR, DomainAdaptationModule
-from .._engine.net import DomainAdaptationNet, TrainingData, make_callbacks
+from .._engine.module import DomainAdaptationModule
+from .._engine.net import (
+    DomainAdaptationNet,
+    TrainingData,
+    group_lr_multipliers,
+    make_callbacks,
+)
 from .._engine.objectives import Objective
 from .._engine.precision import Precision
 from .._files import load_skdamerge_file
@@ -170,18 +175,12 @@ def build_net(
     remainder -= remainder % world_size
     batches_per_epoch = max(1, n_full + (remainder > 1))
     extra = {} if estimator.verbose else {"callbacks__print_log": None}
-    multipliers = objective.lr_multipliers()
-    group_multipliers = [
-        multipliers.get(name, 1.0) for name in module.extra_module_names
-    ]
+    multipliers = group_lr_multipliers(objective, module.extra_module_names)
     callbacks = make_callbacks(
         objective.components(),
         validation=data.X_valid is not None,
         patience=None if source_free else estimator.patience,
-        group_lrs=[
-            estimator.lr * m
-            for m in [multipliers.get(EXTRACTOR, 1.0), *group_multipliers]
-        ],
+        group_lrs=[estimator.lr * m for m in multipliers],
         cycle_length=estimator.cycle_length,
         batches_per_epoch=batches_per_epoch,
         target_monitor=target_monitor,

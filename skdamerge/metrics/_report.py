@@ -547,10 +547,11 @@ def _at_estimate(estimator, p, y, pos_label) -> dict[str, float]:
     if threshold is not None:
         # The decisions of predict(X, domain="target"): the fraction they call
         # mergers in these images and, with labels, their accuracy.
-        values["merger_fraction_at_estimate"] = float(np.mean(p >= threshold))
+        decisions = p >= threshold
+        values["merger_fraction_at_estimate"] = float(np.mean(decisions))
         if y is not None:
             truth = _binary_truth(y, pos_label)
-            values["accuracy_at_estimate"] = float(np.mean(truth == (p >= threshold)))
+            values["accuracy_at_estimate"] = float(np.mean(truth == decisions))
     return values
 
 
