@@ -183,7 +183,9 @@ class SHOTClassifier(DomainAdaptationClassifier, objective=SHOTObjective):
     survey that receives only the trained model, not the simulations, can adapt
     it to its own images this way; the target images must be preprocessed as
     the source images were (for a model file holding a pipeline,
-    ``load_model(path)[:-1].transform(X_target)``). Without source labels
+    ``load_model(path)[:-1].transform(X_target)``). A source model trained with
+    ``augment=True`` adapts better: on the built-in simulator turning the images
+    helped SHOT mostly through the source stage. Without source labels
     there is no validation set, so no early stopping: the target stage trains
     ``target_epochs`` epochs and keeps the last. The target collapse monitor still
     runs, against the source merger fraction of the source model (0.5 for a
