@@ -308,6 +308,28 @@ def test_two_stage_fit_trains_the_source_with_label_smoothing(tiny_shift):
     np.testing.assert_array_equal(shot.validation_index_, stage.validation_index_)
 
 
+def test_both_stages_turn_square_images_by_default(tiny_shift):
+    Xs, ys, Xt, _ = tiny_shift
+    turned = SHOTClassifier(**SHOT_FAST).fit(Xs, ys, X_target=Xt)
+    plain = SHOTClassifier(**SHOT_FAST, augment=False).fit(Xs, ys, X_target=Xt)
+    assert turned.source_estimator_.augment == "auto"
+    assert plain.source_estimator_.augment is False
+    # The source stage trained on turned images: another source model.
+    assert not np.allclose(
+        turned.source_estimator_.predict_proba(Xt),
+        plain.source_estimator_.predict_proba(Xt),
+        atol=1e-4,
+    )
+    # The target stage turns them too: from one source model, two adapted models.
+    source = plain.source_estimator_
+    adapted = SHOTClassifier(source_model=source, **SHOT_FAST).fit(X_target=Xt)
+    unturned = SHOTClassifier(source_model=source, augment=False, **SHOT_FAST)
+    unturned.fit(X_target=Xt)
+    assert not np.allclose(
+        adapted.predict_proba(Xt), unturned.predict_proba(Xt), atol=1e-4
+    )
+
+
 def test_a_source_is_required_and_only_one(tiny_shift, source_model, tmp_path):
     Xs, ys, Xt, _ = tiny_shift
     with pytest.raises(ValueError, match="X, y.*source_model.*got neither"):
