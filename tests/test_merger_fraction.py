@@ -12,6 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
+import skdamerge.metrics._sky as sky_module
 from skdamerge._param_validation import InvalidParameterError
 from skdamerge.datasets import make_galaxy_mergers
 from skdamerge.metrics import (
@@ -284,6 +285,19 @@ def test_injected_sky_matches_target_and_flux_is_kept(sim_images):
     # so the flux above the sky of an injected galaxy is the source flux
     flux_kept = (injected.astype(np.float64) - donor_noise).sum(axis=(2, 3)).mean()
     assert flux_kept == pytest.approx(galaxy_flux, rel=0.01)
+
+
+def test_sky_model_on_threads_equals_one_pass(sim_images, monkeypatch):
+    # Each image's sky depends on that image alone, so modelling chunks of
+    # images on threads gives exactly the results of one pass.
+    _, tgt = sim_images
+    donors = tgt.X_target.astype(np.float64)
+    monkeypatch.setattr(sky_module.os, "cpu_count", lambda: 4)
+    threaded = sky_module._sky_model(donors, 3.0, 4)
+    one_pass = sky_module._sky_model_of_chunk(donors, 3.0, 4)
+    assert len(donors) // sky_module._MIN_IMAGES_PER_THREAD >= 4  # 4 chunks
+    for got, expected in zip(threaded, one_pass, strict=True):
+        np.testing.assert_array_equal(got, expected)
 
 
 def test_injection_carries_the_target_background(sim_images):

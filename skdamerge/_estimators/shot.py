@@ -302,6 +302,7 @@ class SHOTClassifier(DomainAdaptationClassifier, objective=SHOTObjective):
         random_state=None,
         device="auto",
         precision="fp32",
+        compile=False,
         data_parallel=False,
         verbose=0,
     ):
@@ -332,6 +333,7 @@ class SHOTClassifier(DomainAdaptationClassifier, objective=SHOTObjective):
         self.random_state = random_state
         self.device = device
         self.precision = precision
+        self.compile = compile
         self.data_parallel = data_parallel
         self.verbose = verbose
 
