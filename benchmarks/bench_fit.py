@@ -39,19 +39,12 @@ The set ten times larger, one epoch::
 skdamerge in bfloat16 (CPUs with bf16 matrix units) against skada in fp32::
 
     python benchmarks/bench_fit.py --precision bf16
-
-skdamerge with ``compile=True`` beside the default (the first compiled fit of
-the process compiles: the per-run lines show its time, the summary the best
-run)::
-
-    python benchmarks/bench_fit.py --compile
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -182,17 +175,7 @@ def fit_phases() -> Iterator[dict[str, float]]:
 
 
 def skdamerge_fit(
-    method,
-    Xs,
-    ys,
-    Xt,
-    *,
-    backbone,
-    batch_size,
-    epochs,
-    seed,
-    precision="fp32",
-    compile=False,
+    method, Xs, ys, Xt, *, backbone, batch_size, epochs, seed, precision="fp32"
 ):
     """Fit skdamerge's estimator with its defaults; wall time and phase times."""
     estimator = ESTIMATORS[method](
@@ -202,7 +185,6 @@ def skdamerge_fit(
         random_state=seed,
         device="cpu",
         precision=precision,
-        compile=compile,
     )
     with fit_phases() as phases:
         cpu = time.process_time()
@@ -296,11 +278,6 @@ def main(argv=None) -> None:
         choices=["fp32", "bf16"],
         help="skdamerge's precision (skada's baseline stays fp32)",
     )
-    parser.add_argument(
-        "--compile",
-        action="store_true",
-        help="also skdamerge with compile=True (skada's baseline stays uncompiled)",
-    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -323,26 +300,19 @@ def main(argv=None) -> None:
     )
     images = 2 * args.n * args.epochs
 
-    # skdamerge's variants: as configured, and with compile=True beside it.
-    variants = {"skdamerge": {}}
-    if args.compile:
-        variants["skdamerge compiled"] = {"compile": True}
     best: dict[tuple[str, str], float] = {}
     best_cpu: dict[tuple[str, str], float] = {}
-    best_phases: dict[tuple[str, str], dict[str, float]] = {}
+    best_phases: dict[str, dict[str, float]] = {}
     for repeat in range(args.repeats):
         for method in args.methods:
-            runs = [
-                (name, functools.partial(skdamerge_fit, **options))
-                for name, options in variants.items()
-            ]
+            runs = [("skdamerge", skdamerge_fit)]
             if run_skada:
                 runs.append((BASELINES[method], skada_fit))
             for name, fit in runs if repeat % 2 == 0 else runs[::-1]:
                 wall, phases = fit(method, Xs, ys, Xt, **common)
                 cpu = phases.pop("cpu")
                 print(
-                    f"  {method} run {repeat + 1}: {name:18s} {wall:7.1f} s  "
+                    f"  {method} run {repeat + 1}: {name:12s} {wall:7.1f} s  "
                     f"{images / wall:6.0f} images/s  (CPU time {cpu:6.1f} s)",
                     flush=True,
                 )
@@ -350,36 +320,36 @@ def main(argv=None) -> None:
                 best_cpu[key] = min(cpu, best_cpu.get(key, np.inf))
                 if wall < best.get(key, np.inf):
                     best[key] = wall
-                    if name in variants:
-                        best_phases[key] = phases
+                    if name == "skdamerge":
+                        best_phases[method] = phases
 
     print("\nbest wall time of the whole fit, images/s = 2 * n * epochs / wall:")
     for method in args.methods:
-        for variant in variants:
-            wall = best[method, variant]
-            label = ESTIMATORS[method].__name__ + variant[len("skdamerge") :]
-            line = f"  {label:24s} {wall:7.1f} s {images / wall:6.0f} images/s"
-            baseline = best.get((method, BASELINES[method]))
-            if baseline is not None:
-                line += (
-                    f"   {BASELINES[method]} {baseline:7.1f} s "
-                    f"{images / baseline:6.0f} images/s   ratio {baseline / wall:5.2f}"
-                )
-                cpu_ratio = (
-                    best_cpu[method, BASELINES[method]] / best_cpu[method, variant]
-                )
-                line += f"  (CPU-time ratio {cpu_ratio:5.2f})"
-            print(line)
+        wall = best[method, "skdamerge"]
+        line = (
+            f"  {ESTIMATORS[method].__name__:15s} {wall:7.1f} s "
+            f"{images / wall:6.0f} images/s"
+        )
+        baseline = best.get((method, BASELINES[method]))
+        if baseline is not None:
+            line += (
+                f"   {BASELINES[method]} {baseline:7.1f} s {images / baseline:6.0f} "
+                f"images/s   ratio {baseline / wall:5.2f}"
+            )
+            cpu_ratio = (
+                best_cpu[method, BASELINES[method]] / best_cpu[method, "skdamerge"]
+            )
+            line += f"  (CPU-time ratio {cpu_ratio:5.2f})"
+        print(line)
     print("\nwhere skdamerge's fit time goes (the best fit of each method):")
-    print("  " + " " * 25 + "".join(f"{phase:>16s}" for phase in PHASES))
-    for (method, variant), phases in best_phases.items():
+    print("  " + " " * 16 + "".join(f"{phase:>16s}" for phase in PHASES))
+    for method, phases in best_phases.items():
         total = sum(phases.get(phase, 0.0) for phase in PHASES)
         cells = ""
         for phase in PHASES:
             seconds = phases.get(phase, 0.0)
             cells += f"{seconds:8.2f} s{100 * seconds / total:4.0f}%"
-        label = ESTIMATORS[method].__name__ + variant[len("skdamerge") :]
-        print(f"  {label:25s}{cells}")
+        print(f"  {ESTIMATORS[method].__name__:16s}{cells}")
 
     if args.limit:
         rate = gemm_flops()
@@ -390,13 +360,12 @@ def main(argv=None) -> None:
             f"{args.backbone} training step {flops / 1e9:.3f} GFLOP per image, "
             f"limit {limit:.0f} images/s"
         )
-        for (method, variant), phases in best_phases.items():
-            wall = best[method, variant]
-            steps = phases["training steps"]
-            trained = phases["trained images"]
-            label = ESTIMATORS[method].__name__ + variant[len("skdamerge") :]
+        for method in args.methods:
+            wall = best[method, "skdamerge"]
+            steps = best_phases[method]["training steps"]
+            trained = best_phases[method]["trained images"]
             print(
-                f"  {label:24s} whole fit "
+                f"  {ESTIMATORS[method].__name__:15s} whole fit "
                 f"{images / wall / limit:5.1%} of the limit; training steps "
                 f"{trained / steps:5.0f} images/s, {trained / steps / limit:5.1%}"
             )

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = [
-    "CompileFallbackWarning",
-    "DomainClassifierWarning",
-    "NonFiniteLossError",
-    "TargetCollapseWarning",
-]
+__all__ = ["DomainClassifierWarning", "NonFiniteLossError", "TargetCollapseWarning"]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -30,16 +25,6 @@ class NonFiniteLossError(FloatingPointError):
         super().__init__(message)
         self.epoch = epoch
         self.components = components
-
-
-class CompileFallbackWarning(UserWarning):
-    """``torch.compile`` failed, so training went on without compilation.
-
-    Issued by ``fit`` with ``compile=True`` when the network cannot be compiled
-    on the first training step (on a CPU, for example, when no C++ compiler is
-    installed). The fit continues from that step uncompiled and gives the model
-    ``compile=False`` gives.
-    """
 
 
 class DomainClassifierWarning(UserWarning):

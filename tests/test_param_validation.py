@@ -35,7 +35,6 @@ INVALID = {
     "device": ["gpu", "cuda:x", 0.5],
     "precision": ["fp8", "half"],
     "data_parallel": ["yes", 2],
-    "compile": ["yes", 1, None],
     "verbose": [-1, "loud"],
     "transfer_weight": [-1.0, "strong"],
     "fisher_intra_weight": [-0.01],
@@ -136,7 +135,6 @@ def test_invalid_value_is_rejected_at_fit_entry(estimator_cls, name, value):
         ("device", torch.device("cpu")),
         ("precision", "amp"),
         ("data_parallel", True),
-        ("compile", True),
         ("verbose", True),
     ],
 )

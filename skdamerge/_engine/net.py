@@ -26,7 +26,6 @@ from torch.optim.lr_scheduler import CyclicLR
 from ..exceptions import NonFiniteLossError
 from .batches import ArrayBatches, SourceTargetBatches
 from .best_weights import BestWeights
-from .compiled_steps import CompiledSteps
 from .data_parallel import (
     BroadcastEpochScores,
     DataParallelGroup,
@@ -110,10 +109,6 @@ class DomainAdaptationNet(NeuralNet):
         each rank trains on its share of every global batch of ``batch_size``,
         through DDP, with the losses computed on the global batch; only rank 0
         writes files. None trains in this process alone.
-    compile_steps : bool, default=False
-        Run the training steps through the network compiled with
-        :func:`torch.compile` (see :mod:`skdamerge._engine.compiled_steps`);
-        single-process training only.
     """
 
     def __init__(
@@ -127,7 +122,6 @@ class DomainAdaptationNet(NeuralNet):
         channels_last: bool = False,
         augment: bool = False,
         data_parallel: DataParallelGroup | None = None,
-        compile_steps: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(module, *args, **kwargs)
@@ -138,9 +132,7 @@ class DomainAdaptationNet(NeuralNet):
         self.channels_last = channels_last
         self.augment = augment
         self.data_parallel = data_parallel
-        self.compile_steps = compile_steps
         self._parallel_state: tuple | None = None
-        self._compiled_steps: CompiledSteps | None = None
 
     @property
     def precision_policy(self) -> Precision:
@@ -227,11 +219,8 @@ class DomainAdaptationNet(NeuralNet):
         return group is None or group.is_main
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
-        """Set up compiled steps, or data-parallel training (global batch norm, DDP)."""
+        """Set up data-parallel training (global batch norm, DDP) if asked."""
         super().on_train_begin(net, X=X, y=y, **kwargs)
-        compiled = getattr(self, "_compiled_steps", None)  # None in older pickles
-        if getattr(self, "compile_steps", False) and compiled is None:
-            self._compiled_steps = CompiledSteps(self.module_, {"dynamic": False})
         if getattr(self, "data_parallel", None) is None or self._parallel is not None:
             return
         device = torch.device(self.device)
@@ -255,19 +244,9 @@ class DomainAdaptationNet(NeuralNet):
         self._parallel_state = (replaced, step, randomness)
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
-        """Leave compiled or data-parallel training: the module is a plain one again."""
+        """Leave data-parallel training: the module is a plain one again."""
         self.stop_data_parallel()
-        self.stop_compiled_steps()
         super().on_train_end(net, X=X, y=y, **kwargs)
-
-    def stop_compiled_steps(self) -> None:
-        """Drop the compiled network of the training steps (idempotent).
-
-        Called at the end of training, and by the estimator when training stops
-        on an error, so that the fitted net holds (and pickles) plain modules
-        only.
-        """
-        self._compiled_steps = None
 
     def stop_data_parallel(self) -> None:
         """Drop the DDP wrapper and restore plain batch-norm layers (idempotent).
@@ -308,15 +287,6 @@ class DomainAdaptationNet(NeuralNet):
     def train_step_single(self, batch, **fit_params):
         """Compute the objective on one source/target batch pair and backpropagate."""
         self.module_.train(True)
-        compiled = getattr(self, "_compiled_steps", None)
-        if compiled is None:
-            return self._step_on(self.module_, batch)
-        return compiled.run(
-            lambda module: self._step_on(module, batch), self.optimizer_
-        )
-
-    def _step_on(self, module, batch) -> dict:
-        """Forward and backward pass of one step, with ``module`` as the network."""
         xs, ys, xt, *rows = batch
         # Batches carry the target rows only for objectives that ask for them.
         extra = {"target_index": rows[0]} if rows else {}
@@ -328,7 +298,7 @@ class DomainAdaptationNet(NeuralNet):
                 result = step(xs, ys, xt, progress, **extra)
             else:
                 result = self.objective(
-                    module, self.criterion_, xs, ys, xt, progress, **extra
+                    self.module_, self.criterion_, xs, ys, xt, progress, **extra
                 )
         loss = result["loss"]
         if not torch.isfinite(loss):

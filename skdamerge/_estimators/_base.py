@@ -242,7 +242,6 @@ default=None
                 )
         finally:
             net.stop_data_parallel()
-            net.stop_compiled_steps()
             monitor = dict(getattr(net, "callbacks_", [])).get("target_monitor")
             watched = None if monitor is None else monitor.X_target
             if monitor is not None:
@@ -274,12 +273,6 @@ default=None
         objective = self._make_objective()
         objective.validate()
         if self.data_parallel:
-            if self.compile:
-                raise ValueError(
-                    f"{type(self).__name__}: compile=True cannot be combined with "
-                    "data_parallel=True (the steps of a data-parallel fit run through "
-                    "DistributedDataParallel). Set compile=False."
-                )
             check_data_parallel(
                 type(self).__name__, objective, self.batch_size, current_group()
             )

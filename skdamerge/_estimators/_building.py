@@ -219,6 +219,5 @@ def build_net(
         channels_last=channels_last,
         augment=augment,
         data_parallel=data_parallel,
-        compile_steps=estimator.compile,
         **extra,
     )

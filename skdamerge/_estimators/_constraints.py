@@ -45,7 +45,6 @@ COMMON_CONSTRAINTS: dict[str, list] = {
     "random_state": ["random_state"],
     "device": [str, torch.device],
     "precision": [StrOptions(set(PRECISIONS))],
-    "compile": ["boolean"],
     "data_parallel": ["boolean"],
     "verbose": ["verbose"],
 }

@@ -90,17 +90,6 @@ default="auto"
         ``"fp16"``): CUDA automatic mixed precision, float16 autocast with gradient
         scaling; CUDA only. In both, the losses are computed in float32 and the
         weights stay float32; target accuracy is unchanged within seed noise.
-    compile : bool, default=False
-        Run the training steps through the network compiled with
-        :func:`torch.compile` (forward and backward; validation and prediction
-        stay uncompiled). The first step compiles, which takes tens of seconds
-        (less when torch's compilation cache has the network), so it pays off on
-        long fits; on a CPU it needs a C++ compiler. Floating-point rounding
-        differs from ``compile=False``, so a seed gives a slightly different
-        model. If compilation fails, a
-        :class:`~skdamerge.exceptions.CompileFallbackWarning` is issued and the
-        fit goes on uncompiled, with the model ``compile=False`` gives. Not
-        combinable with ``data_parallel=True``. See :ref:`compile`.
     data_parallel : bool, default=False
         Train data-parallel over the processes of an initialised
         ``torch.distributed`` process group (a script launched with

@@ -110,7 +110,6 @@ class CDANClassifier(DomainAdaptationClassifier, objective=CDANObjective):
         random_state=None,
         device="auto",
         precision="fp32",
-        compile=False,
         data_parallel=False,
         verbose=0,
     ):
@@ -145,6 +144,5 @@ class CDANClassifier(DomainAdaptationClassifier, objective=CDANObjective):
         self.random_state = random_state
         self.device = device
         self.precision = precision
-        self.compile = compile
         self.data_parallel = data_parallel
         self.verbose = verbose

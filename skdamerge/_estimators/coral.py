@@ -109,7 +109,6 @@ class DeepCORALClassifier(DomainAdaptationClassifier, objective=CORALObjective):
         random_state=None,
         device="auto",
         precision="fp32",
-        compile=False,
         data_parallel=False,
         verbose=0,
     ):
@@ -140,6 +139,5 @@ class DeepCORALClassifier(DomainAdaptationClassifier, objective=CORALObjective):
         self.random_state = random_state
         self.device = device
         self.precision = precision
-        self.compile = compile
         self.data_parallel = data_parallel
         self.verbose = verbose

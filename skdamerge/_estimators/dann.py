@@ -88,7 +88,6 @@ class DANNClassifier(DomainAdaptationClassifier, objective=AdversarialObjective)
         random_state=None,
         device="auto",
         precision="fp32",
-        compile=False,
         data_parallel=False,
         verbose=0,
     ):
@@ -120,6 +119,5 @@ class DANNClassifier(DomainAdaptationClassifier, objective=AdversarialObjective)
         self.random_state = random_state
         self.device = device
         self.precision = precision
-        self.compile = compile
         self.data_parallel = data_parallel
         self.verbose = verbose

@@ -96,7 +96,6 @@ class DeepJDOTClassifier(DomainAdaptationClassifier, objective=DeepJDOTObjective
         random_state=None,
         device="auto",
         precision="fp32",
-        compile=False,
         data_parallel=False,
         verbose=0,
     ):
@@ -128,6 +127,5 @@ class DeepJDOTClassifier(DomainAdaptationClassifier, objective=DeepJDOTObjective
         self.random_state = random_state
         self.device = device
         self.precision = precision
-        self.compile = compile
         self.data_parallel = data_parallel
         self.verbose = verbose

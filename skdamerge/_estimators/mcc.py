@@ -92,7 +92,6 @@ class MCCClassifier(DomainAdaptationClassifier, objective=MCCObjective):
         random_state=None,
         device="auto",
         precision="fp32",
-        compile=False,
         data_parallel=False,
         verbose=0,
     ):
@@ -123,6 +122,5 @@ class MCCClassifier(DomainAdaptationClassifier, objective=MCCObjective):
         self.random_state = random_state
         self.device = device
         self.precision = precision
-        self.compile = compile
         self.data_parallel = data_parallel
         self.verbose = verbose

@@ -124,7 +124,6 @@ class MDDClassifier(DomainAdaptationClassifier, objective=MDDObjective):
         random_state=None,
         device="auto",
         precision="fp32",
-        compile=False,
         data_parallel=False,
         verbose=0,
     ):
@@ -159,6 +158,5 @@ class MDDClassifier(DomainAdaptationClassifier, objective=MDDObjective):
         self.random_state = random_state
         self.device = device
         self.precision = precision
-        self.compile = compile
         self.data_parallel = data_parallel
         self.verbose = verbose

@@ -86,7 +86,6 @@ class MMDClassifier(DomainAdaptationClassifier, objective=MMDObjective):
         random_state=None,
         device="auto",
         precision="fp32",
-        compile=False,
         data_parallel=False,
         verbose=0,
     ):
@@ -118,6 +117,5 @@ class MMDClassifier(DomainAdaptationClassifier, objective=MMDObjective):
         self.random_state = random_state
         self.device = device
         self.precision = precision
-        self.compile = compile
         self.data_parallel = data_parallel
         self.verbose = verbose

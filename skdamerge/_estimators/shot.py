@@ -302,7 +302,6 @@ class SHOTClassifier(DomainAdaptationClassifier, objective=SHOTObjective):
         random_state=None,
         device="auto",
         precision="fp32",
-        compile=False,
         data_parallel=False,
         verbose=0,
     ):
@@ -333,7 +332,6 @@ class SHOTClassifier(DomainAdaptationClassifier, objective=SHOTObjective):
         self.random_state = random_state
         self.device = device
         self.precision = precision
-        self.compile = compile
         self.data_parallel = data_parallel
         self.verbose = verbose
 

@@ -111,7 +111,6 @@ class SinkhornClassifier(DomainAdaptationClassifier, objective=SinkhornObjective
         random_state=None,
         device="auto",
         precision="fp32",
-        compile=False,
         data_parallel=False,
         verbose=0,
     ):
@@ -145,6 +144,5 @@ class SinkhornClassifier(DomainAdaptationClassifier, objective=SinkhornObjective
         self.random_state = random_state
         self.device = device
         self.precision = precision
-        self.compile = compile
         self.data_parallel = data_parallel
         self.verbose = verbose

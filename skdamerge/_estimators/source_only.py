@@ -69,7 +69,6 @@ class SourceOnlyClassifier(DomainAdaptationClassifier, objective=SourceOnlyObjec
         random_state=None,
         device="auto",
         precision="fp32",
-        compile=False,
         data_parallel=False,
         verbose=0,
     ):
@@ -94,7 +93,6 @@ class SourceOnlyClassifier(DomainAdaptationClassifier, objective=SourceOnlyObjec
         self.random_state = random_state
         self.device = device
         self.precision = precision
-        self.compile = compile
         self.data_parallel = data_parallel
         self.verbose = verbose
 
