@@ -292,10 +292,18 @@ def test_sky_model_on_threads_equals_one_pass(sim_images, monkeypatch):
     # images on threads gives exactly the results of one pass.
     _, tgt = sim_images
     donors = tgt.X_target.astype(np.float64)
+    one_chunk = sky_module._sky_model_of_chunk
+    chunks = []
+
+    def spy(images, *args):
+        chunks.append(len(images))
+        return one_chunk(images, *args)
+
     monkeypatch.setattr(sky_module.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(sky_module, "_sky_model_of_chunk", spy)
     threaded = sky_module._sky_model(donors, 3.0, 4)
-    one_pass = sky_module._sky_model_of_chunk(donors, 3.0, 4)
-    assert len(donors) // sky_module._MIN_IMAGES_PER_THREAD >= 4  # 4 chunks
+    assert len(chunks) == 4 and sum(chunks) == len(donors)
+    one_pass = one_chunk(donors, 3.0, 4)
     for got, expected in zip(threaded, one_pass, strict=True):
         np.testing.assert_array_equal(got, expected)
 
