@@ -12,6 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
+import skdamerge._threads as threads_module
 import skdamerge.metrics._sky as sky_module
 from skdamerge._param_validation import InvalidParameterError
 from skdamerge.datasets import make_galaxy_mergers
@@ -299,7 +300,7 @@ def test_sky_model_on_threads_equals_one_pass(sim_images, monkeypatch):
         chunks.append(len(images))
         return one_chunk(images, *args)
 
-    monkeypatch.setattr(sky_module.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(threads_module.os, "cpu_count", lambda: 4)
     monkeypatch.setattr(sky_module, "_sky_model_of_chunk", spy)
     threaded = sky_module._sky_model(donors, 3.0, 4)
     assert len(chunks) == 4 and sum(chunks) == len(donors)

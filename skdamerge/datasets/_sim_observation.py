@@ -8,12 +8,10 @@ of threads.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 from scipy import fft as sp_fft
 
+from .._threads import map_on_threads
 from ._sim_instruments import _REF_SIZE
 from ._sim_rendering import _render
 
@@ -101,11 +99,4 @@ def _generate(p, inst, size, noise_seed, out_clean=None, out_noisy=None):
                 noise *= np.sqrt(sigma**2 + np.float32(gain) * img)
             np.add(img, noise, out=out_noisy[lo:hi])
 
-    jobs = list(zip(starts, seeds, strict=True))
-    n_threads = min(_MAX_THREADS, os.cpu_count() or 1, len(jobs))
-    if n_threads <= 1:
-        for job in jobs:
-            work(job)
-    else:
-        with ThreadPoolExecutor(max_workers=n_threads) as pool:
-            list(pool.map(work, jobs))
+    map_on_threads(work, zip(starts, seeds, strict=True), _MAX_THREADS)

@@ -9,11 +9,11 @@ its objects replaced by sky values, the donor sky of
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy import ndimage
+
+from .._threads import map_on_threads
 
 __all__: list[str] = []
 
@@ -24,9 +24,9 @@ _IQR_TO_SIGMA = 1.3489795003921634
 # A donor image needs this share of its pixels left as sky after masking.
 _MIN_SKY_FRACTION = 0.2
 _SKY_PASSES = 2  # mask, re-estimate the sky outside it, mask again
-# The sky model of many images is computed in chunks of images on threads.
+# The sky model of many images is computed in chunks of images, on threads.
 _MAX_THREADS = 4
-_MIN_IMAGES_PER_THREAD = 64
+_MIN_IMAGES_PER_CHUNK = 64
 
 
 def _range_quantile(ordered, low, high, q):
@@ -161,20 +161,13 @@ def _sky_model(
     split into chunks of images modelled on threads (numpy's sorts and array
     operations release the GIL); the results are those of one pass.
     """
-    n_threads = min(
-        _MAX_THREADS, os.cpu_count() or 1, len(images) // _MIN_IMAGES_PER_THREAD
+    n_chunks = max(1, min(_MAX_THREADS, len(images) // _MIN_IMAGES_PER_CHUNK))
+    results = map_on_threads(
+        lambda chunk: _sky_model_of_chunk(chunk, threshold, dilation),
+        np.array_split(images, n_chunks),
+        _MAX_THREADS,
     )
-    if n_threads <= 1:
-        return _sky_model_of_chunk(images, threshold, dilation)
-    chunks = np.array_split(images, n_threads)
-    with ThreadPoolExecutor(max_workers=n_threads) as pool:
-        results = list(
-            pool.map(lambda c: _sky_model_of_chunk(c, threshold, dilation), chunks)
-        )
-    median, sigma, mask = (
-        np.concatenate(parts) for parts in zip(*results, strict=True)
-    )
-    return median, sigma, mask
+    return tuple(np.concatenate(parts) for parts in zip(*results, strict=True))
 
 
 def _sky_model_of_chunk(
