@@ -262,7 +262,9 @@ def main(argv=None) -> None:
         default=3,
         help="fits of each variant, in alternating order; the best counts",
     )
-    parser.add_argument("--methods", nargs="+", default=list(ESTIMATORS))
+    parser.add_argument(
+        "--methods", nargs="+", default=list(ESTIMATORS), choices=list(ESTIMATORS)
+    )
     parser.add_argument("--backbone", default="deepmerge")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--no-skada", action="store_true", help="skip skada")

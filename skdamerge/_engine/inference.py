@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from .batches import ArrayBatches
+from .heap import freed_memory_kept
 from .orientation import orient
 
 __all__ = ["forward_batches", "predict_proba_batches"]
@@ -17,6 +18,7 @@ def predict_proba_batches(net, X, batch_size: int) -> np.ndarray:
     return torch.softmax(logits.double(), dim=1).numpy()
 
 
+@freed_memory_kept()
 def forward_batches(
     net, X, *, output: int | tuple[int, ...], batch_size: int, orientation: int = 0
 ) -> np.ndarray | tuple[np.ndarray, ...]:

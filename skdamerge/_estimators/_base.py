@@ -28,6 +28,7 @@ from .._engine.data_parallel import (
     data_parallel_device,
     same_on_every_rank,
 )
+from .._engine.heap import freed_memory_kept
 from .._engine.inference import forward_batches
 from .._engine.module import DomainAdaptationModule
 from .._engine.net import DomainAdaptationNet, TrainingData
@@ -183,6 +184,7 @@ default=None
             self._record_target_verdict(objective, verdict, estimate, threshold)
         return self
 
+    @freed_memory_kept()
     def _train_module(
         self,
         objective: Objective,

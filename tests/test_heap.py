@@ -1,0 +1,119 @@
+"""Freed memory kept in the process while a network trains: settings and effect."""
+
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+from skdamerge import MMDClassifier
+from skdamerge._engine import heap
+from skdamerge._engine.heap import freed_memory_kept
+
+
+class RecordingLibc:
+    """Stands in for glibc: records the mallopt and malloc_trim calls."""
+
+    def __init__(self):
+        self.calls = []
+
+    def mallopt(self, parameter, value):
+        self.calls.append(("mallopt", parameter, value))
+        return 1
+
+    def malloc_trim(self, pad):
+        self.calls.append(("malloc_trim", pad))
+        return 1
+
+
+def expected_calls(settings):
+    return [("mallopt", parameter, value) for parameter, value in settings.items()]
+
+
+def test_nested_blocks_set_once_and_restore_once(monkeypatch):
+    libc = RecordingLibc()
+    monkeypatch.setattr(heap, "glibc", lambda: libc)
+    with freed_memory_kept():
+        assert libc.calls == expected_calls(heap.KEPT)
+        assert libc.calls[0] == ("mallopt", heap.M_MMAP_MAX, 0)
+        with freed_memory_kept():
+            pass
+        assert len(libc.calls) == len(heap.KEPT)  # the inner block changed nothing
+    assert libc.calls == (
+        expected_calls(heap.KEPT) + expected_calls(heap.RELEASED) + [("malloc_trim", 0)]
+    )
+
+
+def test_an_error_inside_still_restores(monkeypatch):
+    libc = RecordingLibc()
+    monkeypatch.setattr(heap, "glibc", lambda: libc)
+    with pytest.raises(RuntimeError, match="boom"), freed_memory_kept():
+        raise RuntimeError("boom")
+    assert libc.calls[-1] == ("malloc_trim", 0)
+    with freed_memory_kept():  # the count went back to zero: set again
+        pass
+    assert libc.calls.count(("mallopt", heap.M_MMAP_MAX, 0)) == 2
+
+
+def test_overlapping_blocks_in_threads_share_one_setting(monkeypatch):
+    libc = RecordingLibc()
+    monkeypatch.setattr(heap, "glibc", lambda: libc)
+    inside, release = threading.Barrier(3), threading.Event()
+
+    def hold():
+        with freed_memory_kept():
+            inside.wait()
+            release.wait()
+
+    threads = [threading.Thread(target=hold) for _ in range(2)]
+    with freed_memory_kept():
+        for thread in threads:
+            thread.start()
+        inside.wait()  # all three blocks are open
+        assert libc.calls == expected_calls(heap.KEPT)
+    assert libc.calls == expected_calls(heap.KEPT)  # two threads still inside
+    release.set()
+    for thread in threads:
+        thread.join()
+    assert libc.calls[-1] == ("malloc_trim", 0)
+    assert libc.calls.count(("malloc_trim", 0)) == 1
+
+
+def test_without_glibc_nothing_is_called(monkeypatch):
+    monkeypatch.setattr(heap, "glibc", lambda: None)
+    with freed_memory_kept():
+        value = 1
+    assert value == 1
+
+
+def resident_mib():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * 4096 / 2**20
+
+
+@pytest.mark.skipif(heap.glibc() is None, reason="needs glibc's malloc")
+def test_a_freed_large_block_stays_resident_inside_and_goes_back_after():
+    size_mib = 256
+    before = resident_mib()
+    block = np.ones(size_mib * 2**20 // 8)
+    del block
+    # Outside, a freed large block is unmapped at once.
+    assert resident_mib() - before < size_mib / 4
+    with freed_memory_kept():
+        block = np.ones(size_mib * 2**20 // 8)
+        del block
+        # Inside, its pages stay in the process for the next allocation.
+        assert resident_mib() - before > size_mib * 3 / 4
+    assert resident_mib() - before < size_mib / 4
+
+
+def test_a_fit_gives_the_same_model_with_and_without(tiny_shift, monkeypatch):
+    Xs, ys, Xt, _ = tiny_shift
+    probabilities = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for libc in (heap.glibc(), None):
+            monkeypatch.setattr(heap, "glibc", lambda libc=libc: libc)
+            clf = MMDClassifier(max_epochs=2, batch_size=32, random_state=0)
+            probabilities.append(clf.fit(Xs, ys, X_target=Xt).predict_proba(Xt))
+    np.testing.assert_array_equal(probabilities[0], probabilities[1])
