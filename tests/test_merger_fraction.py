@@ -21,6 +21,7 @@ from skdamerge.metrics import (
     estimate_merger_fraction,
     inject_into_target_sky,
 )
+from skdamerge.metrics._injection import _inject
 
 # ---------------------------------------------------------------------------
 # Helpers
@@ -307,6 +308,28 @@ def test_sky_model_on_threads_equals_one_pass(sim_images, monkeypatch):
     one_pass = one_chunk(donors, 3.0, 4)
     for got, expected in zip(threaded, one_pass, strict=True):
         np.testing.assert_array_equal(got, expected)
+
+
+def test_injection_computes_in_float64_and_leaves_its_inputs_alone(sim_images):
+    # Float32 images are not copied to float64 first: numpy computes with their
+    # values in float64 where they meet float64 ones, so the injected images are
+    # those of float64 copies to the bit, and the inputs are not written to.
+    cal, tgt = sim_images
+    source, target = cal.X_source[:50], tgt.X_target
+    kept_source, kept_target = source.copy(), target.copy()
+    as32 = _inject(source, target, 3.0, None, np.random.default_rng(0))
+    as64 = _inject(
+        source.astype(np.float64),
+        target.astype(np.float64),
+        3.0,
+        None,
+        np.random.default_rng(0),
+    )
+    assert as32[0].dtype == np.float64
+    for got, expected in zip(as32, as64, strict=True):
+        np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(source, kept_source)
+    np.testing.assert_array_equal(target, kept_target)
 
 
 def test_injection_carries_the_target_background(sim_images):

@@ -19,11 +19,14 @@ from ._sky import _sky_cutouts
 __all__ = ["inject_into_target_sky"]
 
 _THRESHOLD = 3.0  # default detection threshold (robust sigma of smoothed S/N)
+_CHUNK = 64  # images per step of the sky addition
 
 
 def _as_images(X, name: str, convert: bool = True) -> np.ndarray:
-    """Images as float64 (n, C, H, W); (n, H, W) becomes one band.
+    """Images as float32 or float64 (n, C, H, W); (n, H, W) becomes one band.
 
+    Float32 and float64 images are kept as they are (numpy computes with float32
+    values in float64 where they meet float64 ones); other types become float64.
     With ``convert=False`` only the shape is checked and a view is returned (a
     large target set is not copied; the images actually used are converted).
     """
@@ -45,7 +48,8 @@ def _as_images(X, name: str, convert: bool = True) -> np.ndarray:
         )
     if not convert:
         return X
-    X = X.astype(np.float64, copy=False)
+    if X.dtype not in (np.float32, np.float64):
+        X = X.astype(np.float64)
     if not np.all(np.isfinite(X)):
         raise ValueError(
             f"{name} holds NaN or infinite pixels; replace them (e.g. by the sky "
@@ -206,7 +210,10 @@ def _inject(X_source, X_target, threshold, dilation, rng):
     # source set without replacement (with spares for unusable ones).
     n_candidates = min(n_target, n_source + max(16, n_source // 4))
     candidates = np.sort(rng.choice(n_target, size=n_candidates, replace=False))
-    donor_images = _as_images(target[candidates], "X_target")
+    # A fresh float64 array (fancy indexing copies): its sky is filled in place.
+    donor_images = _as_images(target[candidates], "X_target").astype(
+        np.float64, copy=False
+    )
     sky, usable, sky_sigma = _sky_cutouts(donor_images, threshold, dilation, rng)
     if not usable.any():
         raise ValueError(
@@ -221,12 +228,20 @@ def _inject(X_source, X_target, threshold, dilation, rng):
         pick = rng.choice(good, size=n_source, replace=True)
     # The source's own background level gives way to the donor's sky (level and
     # noise): zero for pristine renderings in flux units, the shared offset for
-    # images standardised with the same statistics as the target.
-    return source - _border_level(source) + sky[pick], candidates[pick], sky_sigma[good]
+    # images standardised with the same statistics as the target. Computed in
+    # float64, the sky added a chunk of images at a time (no full-size copy).
+    injected = np.subtract(source, _border_level(source), dtype=np.float64)
+    for start in range(0, n_source, _CHUNK):
+        chunk = slice(start, start + _CHUNK)
+        injected[chunk] += sky[pick[chunk]]
+    return injected, candidates[pick], sky_sigma[good]
 
 
 def _border_level(images: np.ndarray) -> np.ndarray:
-    """Background level of each image and band: the median of its border pixels."""
+    """Background level of each image and band: the median of its border pixels.
+
+    Float64 whatever the images' type (the median of float32 pixels in float64).
+    """
     border = np.concatenate(
         [
             images[:, :, 0, :],
@@ -235,5 +250,5 @@ def _border_level(images: np.ndarray) -> np.ndarray:
             images[:, :, 1:-1, -1],
         ],
         axis=-1,
-    )
+    ).astype(np.float64, copy=False)
     return np.median(border, axis=-1)[:, :, None, None]

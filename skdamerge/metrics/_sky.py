@@ -205,6 +205,7 @@ def _sky_cutouts(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Galaxy-free sky of each donor image, whether it had enough sky, sky noise.
 
+    ``donors`` (float64) is overwritten: the returned sky is the same array.
     Masked pixels are filled, band by band, with ``median + s * |d|``: ``d`` drawn
     from the below-median sky pixels of the same image and band, ``s`` a random
     sign. The lower half of the sky distribution is untouched by the masking
@@ -213,7 +214,7 @@ def _sky_cutouts(
     """
     median, sigma, mask = _sky_model(donors, threshold, dilation)
     n, n_bands = donors.shape[:2]
-    sky = donors.copy()
+    sky = donors
     usable = np.zeros(n, dtype=bool)
     n_pixels = mask[0].size
     for i in range(n):
