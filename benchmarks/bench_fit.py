@@ -39,6 +39,10 @@ The set ten times larger, one epoch::
 skdamerge in bfloat16 (CPUs with bf16 matrix units) against skada in fp32::
 
     python benchmarks/bench_fit.py --precision bf16
+
+With freed memory kept between training steps (the default on glibc) and not::
+
+    python benchmarks/bench_fit.py --compare-heap --no-skada
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ from _common import (
 )
 
 from skdamerge import DANNClassifier, MMDClassifier
+from skdamerge._engine import heap
 from skdamerge._engine.best_weights import BestWeights
 from skdamerge._engine.net import DomainAdaptationNet
 from skdamerge._engine.target_monitor import TargetMonitor
@@ -250,6 +255,27 @@ def training_flops_per_image(
     return counter.get_total_flops() / batch_size
 
 
+NOT_KEPT = "memory not kept"
+
+
+def memory_not_kept(fit):
+    """``fit`` with freed memory returned to the system between steps.
+
+    As where the C library is not glibc: :mod:`skdamerge._engine.heap` finds no
+    ``mallopt`` to call.
+    """
+
+    def run(*args, **kwargs):
+        saved = heap.glibc
+        heap.glibc = lambda: None
+        try:
+            return fit(*args, **kwargs)
+        finally:
+            heap.glibc = saved
+
+    return run
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=600, help="images per domain")
@@ -272,6 +298,11 @@ def main(argv=None) -> None:
         "--limit",
         action="store_true",
         help="measure the CPU's fp32 GEMM rate and print the compute-bound limit",
+    )
+    parser.add_argument(
+        "--compare-heap",
+        action="store_true",
+        help="also fit skdamerge without keeping freed memory between steps",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -308,6 +339,8 @@ def main(argv=None) -> None:
     for repeat in range(args.repeats):
         for method in args.methods:
             runs = [("skdamerge", skdamerge_fit)]
+            if args.compare_heap:
+                runs.append((NOT_KEPT, memory_not_kept(skdamerge_fit)))
             if run_skada:
                 runs.append((BASELINES[method], skada_fit))
             for name, fit in runs if repeat % 2 == 0 else runs[::-1]:
@@ -343,6 +376,12 @@ def main(argv=None) -> None:
             )
             line += f"  (CPU-time ratio {cpu_ratio:5.2f})"
         print(line)
+        not_kept = best.get((method, NOT_KEPT))
+        if not_kept is not None:
+            print(
+                f"  {'':15s} {NOT_KEPT}: {not_kept:7.1f} s, "
+                f"{not_kept / wall:5.2f}x the time with freed memory kept"
+            )
     print("\nwhere skdamerge's fit time goes (the best fit of each method):")
     print("  " + " " * 16 + "".join(f"{phase:>16s}" for phase in PHASES))
     for method, phases in best_phases.items():
