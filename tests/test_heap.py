@@ -1,5 +1,6 @@
 """Freed memory kept in the process while a network trains: settings and effect."""
 
+import platform
 import threading
 import warnings
 
@@ -84,6 +85,30 @@ def test_without_glibc_nothing_is_called(monkeypatch):
     with freed_memory_kept():
         value = 1
     assert value == 1
+
+
+@pytest.mark.parametrize(
+    "environ, configured",
+    [
+        ({"PATH": "/usr/bin"}, False),
+        ({"MALLOC_MMAP_MAX_": "0"}, True),
+        ({"MALLOC_ARENA_MAX": "2"}, False),  # not a mallopt setting (no "_" end)
+        ({"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=0"}, True),
+        ({"GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2"}, False),
+        ({"LD_PRELOAD": "/usr/lib/libjemalloc.so.2"}, True),
+    ],
+)
+def test_a_malloc_set_up_by_the_user_is_left_alone(environ, configured, monkeypatch):
+    assert heap.malloc_configured(environ) is configured
+    monkeypatch.setattr(heap.os, "environ", environ)
+    heap.glibc.cache_clear()
+    try:
+        if configured:
+            assert heap.glibc() is None
+        else:
+            assert (heap.glibc() is None) == (platform.libc_ver()[0] != "glibc")
+    finally:
+        heap.glibc.cache_clear()
 
 
 def resident_mib():
