@@ -13,7 +13,8 @@ compact memory). On a 2-core machine this made DeepMerge training steps 1.2 to
 :func:`freed_memory_kept` asks glibc, through its public ``mallopt`` function,
 to serve large blocks from the heap and not to give freed heap memory back while
 a network trains or predicts, so the next step reuses the pages of the last.
-The arithmetic, and so every result, is unchanged. On leaving, large blocks are
+The arithmetic, and so every result, is unchanged; the peak resident memory
+rises by about one step's activations. On leaving, large blocks are
 served by ``mmap`` again (above 32 MB, the largest threshold glibc's own
 adaptive rule reaches), the heap is trimmed back to what is in use, and the
 process's resident memory returns to what it holds. Elsewhere than with glibc
