@@ -64,7 +64,7 @@ from _common import (
 )
 
 from skdamerge import DANNClassifier, MMDClassifier
-from skdamerge._engine import heap
+from skdamerge import _heap as heap
 from skdamerge._engine.best_weights import BestWeights
 from skdamerge._engine.net import DomainAdaptationNet
 from skdamerge._engine.target_monitor import TargetMonitor
@@ -261,7 +261,7 @@ NOT_KEPT = "memory not kept"
 def memory_not_kept(fit):
     """``fit`` with freed memory returned to the system between steps.
 
-    As where the C library is not glibc: :mod:`skdamerge._engine.heap` finds no
+    As where the C library is not glibc: :mod:`skdamerge._heap` finds no
     ``mallopt`` to call.
     """
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from skdamerge import MMDClassifier
-from skdamerge._engine import heap
-from skdamerge._engine.heap import freed_memory_kept
+from skdamerge import _heap as heap
+from skdamerge._heap import freed_memory_kept
 
 
 class RecordingLibc:

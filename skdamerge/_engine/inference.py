@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .._heap import freed_memory_kept
 from .batches import ArrayBatches
-from .heap import freed_memory_kept
 from .orientation import orient
 
 __all__ = ["forward_batches", "predict_proba_batches"]

@@ -28,7 +28,6 @@ from .._engine.data_parallel import (
     data_parallel_device,
     same_on_every_rank,
 )
-from .._engine.heap import freed_memory_kept
 from .._engine.inference import forward_batches
 from .._engine.module import DomainAdaptationModule
 from .._engine.net import DomainAdaptationNet, TrainingData
@@ -51,6 +50,7 @@ from .._engine.validation_split import (
     validation_index,
 )
 from .._files import write_atomic
+from .._heap import freed_memory_kept
 from .._outofcore import LazyImages, check_input_images
 from .._param_validation import check_parameters
 from .._target import unwrap_target
