@@ -16,10 +16,10 @@ a network trains or predicts, so the next step reuses the pages of the last.
 The arithmetic, and so every result, is unchanged; the peak resident memory
 rises by about one step's activations. On leaving, large blocks are
 served by ``mmap`` again (above 32 MB, the largest threshold glibc's own
-adaptive rule reaches), the heap is trimmed back to what is in use, and the
-process's resident memory returns to what it holds. Elsewhere than with glibc
-(macOS, Windows, musl) it does nothing, and so it does where the user has
-configured ``malloc`` already (``MALLOC_*_`` environment variables, malloc
+adaptive rule reaches) and, after a fit, the heap is trimmed back to what is in
+use, so that the process's resident memory returns to what it holds. Elsewhere
+than with glibc (macOS, Windows, musl) it does nothing, and so it does where the
+user has configured ``malloc`` already (``MALLOC_*_`` environment variables, malloc
 tunables in ``GLIBC_TUNABLES``, or jemalloc or tcmalloc in ``LD_PRELOAD``).
 """
 
@@ -52,6 +52,7 @@ RELEASED = {
 
 _lock = threading.Lock()
 _depth = 0
+_trim = False
 
 
 @cache
@@ -92,13 +93,23 @@ def _set(libc: ctypes.CDLL, settings: dict[int, int]) -> None:
 
 
 @contextlib.contextmanager
-def freed_memory_kept() -> Iterator[None]:
+def freed_memory_kept(trim: bool = False) -> Iterator[None]:
     """Keep freed memory in the process for reuse inside the block (glibc only).
 
     Nested and concurrent blocks (threads) share one setting: it is made on
     entering the first block and undone on leaving the last.
+
+    Parameters
+    ----------
+    trim : bool, default=False
+        Give the free memory back to the system (``malloc_trim``) when the last
+        block ends, if this block was one of them: for a fit, which ends once.
+        Not for a prediction, which may be called over and over on small
+        batches: each call would then fault its memory in afresh (measured: 256
+        images took 2.2x as long); glibc trims the heap by itself once more than
+        64 MB at its top are free.
     """
-    global _depth
+    global _depth, _trim
     libc = glibc()
     if libc is None:
         yield
@@ -107,6 +118,7 @@ def freed_memory_kept() -> Iterator[None]:
         if _depth == 0:
             _set(libc, KEPT)
         _depth += 1
+        _trim = _trim or trim
     try:
         yield
     finally:
@@ -114,4 +126,6 @@ def freed_memory_kept() -> Iterator[None]:
             _depth -= 1
             if _depth == 0:
                 _set(libc, RELEASED)
-                libc.malloc_trim(0)
+                if _trim:
+                    libc.malloc_trim(0)
+                _trim = False

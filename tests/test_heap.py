@@ -34,7 +34,7 @@ def expected_calls(settings):
 def test_nested_blocks_set_once_and_restore_once(monkeypatch):
     libc = RecordingLibc()
     monkeypatch.setattr(heap, "glibc", lambda: libc)
-    with freed_memory_kept():
+    with freed_memory_kept(trim=True):
         assert libc.calls == expected_calls(heap.KEPT)
         assert libc.calls[0] == ("mallopt", heap.M_MMAP_MAX, 0)
         with freed_memory_kept():
@@ -45,10 +45,35 @@ def test_nested_blocks_set_once_and_restore_once(monkeypatch):
     )
 
 
+def test_only_a_block_that_asks_for_it_trims(monkeypatch):
+    # A prediction (no trim) called over and over must not give its memory back
+    # each time; a fit (trim) gives it back once, also when a prediction inside
+    # it is the block that ends last.
+    libc = RecordingLibc()
+    monkeypatch.setattr(heap, "glibc", lambda: libc)
+    for _ in range(3):
+        with freed_memory_kept():
+            pass
+    assert ("malloc_trim", 0) not in libc.calls
+    assert libc.calls == 3 * (expected_calls(heap.KEPT) + expected_calls(heap.RELEASED))
+    libc.calls.clear()
+    inner = freed_memory_kept()
+    inner.__enter__()
+    with freed_memory_kept(trim=True):
+        pass
+    assert ("malloc_trim", 0) not in libc.calls  # the prediction is still inside
+    inner.__exit__(None, None, None)
+    assert libc.calls[-1] == ("malloc_trim", 0)
+    libc.calls.clear()
+    with freed_memory_kept():  # the request does not outlive its blocks
+        pass
+    assert ("malloc_trim", 0) not in libc.calls
+
+
 def test_an_error_inside_still_restores(monkeypatch):
     libc = RecordingLibc()
     monkeypatch.setattr(heap, "glibc", lambda: libc)
-    with pytest.raises(RuntimeError, match="boom"), freed_memory_kept():
+    with pytest.raises(RuntimeError, match="boom"), freed_memory_kept(trim=True):
         raise RuntimeError("boom")
     assert libc.calls[-1] == ("malloc_trim", 0)
     with freed_memory_kept():  # the count went back to zero: set again
@@ -67,7 +92,7 @@ def test_overlapping_blocks_in_threads_share_one_setting(monkeypatch):
             release.wait()
 
     threads = [threading.Thread(target=hold) for _ in range(2)]
-    with freed_memory_kept():
+    with freed_memory_kept(trim=True):
         for thread in threads:
             thread.start()
         inside.wait()  # all three blocks are open
@@ -124,7 +149,7 @@ def test_a_freed_large_block_stays_resident_inside_and_goes_back_after():
     del block
     # Outside, a freed large block is unmapped at once.
     assert resident_mib() - before < size_mib / 4
-    with freed_memory_kept():
+    with freed_memory_kept(trim=True):
         block = np.ones(size_mib * 2**20 // 8)
         del block
         # Inside, its pages stay in the process for the next allocation.

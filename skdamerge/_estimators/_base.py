@@ -184,7 +184,7 @@ default=None
             self._record_target_verdict(objective, verdict, estimate, threshold)
         return self
 
-    @freed_memory_kept()
+    @freed_memory_kept(trim=True)
     def _train_module(
         self,
         objective: Objective,
