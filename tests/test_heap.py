@@ -105,11 +105,11 @@ def test_overlapping_blocks_in_threads_share_one_setting(monkeypatch):
     assert libc.calls.count(("malloc_trim", 0)) == 1
 
 
-def test_without_glibc_nothing_is_called(monkeypatch):
+def test_without_glibc_the_block_makes_no_setting(monkeypatch):
     monkeypatch.setattr(heap, "glibc", lambda: None)
-    with freed_memory_kept():
-        value = 1
-    assert value == 1
+    with freed_memory_kept(trim=True):
+        assert heap._depth == 0  # no setting taken, so none to undo
+    assert heap._depth == 0 and not heap._trim
 
 
 @pytest.mark.parametrize(
@@ -117,7 +117,7 @@ def test_without_glibc_nothing_is_called(monkeypatch):
     [
         ({"PATH": "/usr/bin"}, False),
         ({"MALLOC_MMAP_MAX_": "0"}, True),
-        ({"MALLOC_ARENA_MAX": "2"}, False),  # not a mallopt setting (no "_" end)
+        ({"MALLOC_ARENA_MAX": "2"}, False),  # arenas only: no clash with ours
         ({"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=0"}, True),
         ({"GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2"}, False),
         ({"LD_PRELOAD": "/usr/lib/libjemalloc.so.2"}, True),

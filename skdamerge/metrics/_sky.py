@@ -162,10 +162,11 @@ def _sky_model(
     operations release the GIL); the results are those of one pass.
     """
     n_chunks = max(1, min(_MAX_THREADS, len(images) // _MIN_IMAGES_PER_CHUNK))
+    # One thread per chunk (map_on_threads caps them by the CPU count).
     results = map_on_threads(
         lambda chunk: _sky_model_of_chunk(chunk, threshold, dilation),
         np.array_split(images, n_chunks),
-        _MAX_THREADS,
+        n_chunks,
     )
     return tuple(np.concatenate(parts) for parts in zip(*results, strict=True))
 
