@@ -53,6 +53,74 @@ def test_deepmerge_matches_table_a1():
     assert net.last_conv is net.features[8]
 
 
+def _trained_like(net, seed=0):
+    """Give the batch normalisations statistics and scales like a trained net's."""
+    generator = torch.Generator().manual_seed(seed)
+    for norm in (m for m in net.modules() if isinstance(m, nn.BatchNorm2d)):
+        n = norm.num_features
+        norm.running_mean.copy_(torch.rand(n, generator=generator))
+        norm.running_var.copy_(0.5 + torch.rand(n, generator=generator))
+        norm.weight.data.copy_(0.5 + torch.rand(n, generator=generator))
+        norm.bias.data.copy_(torch.rand(n, generator=generator) - 0.5)
+    return net.eval()
+
+
+def _in_layer_order(net, x):
+    """DeepMerge's logits with every layer applied in its order."""
+    return net.classifier(nn.Sequential.forward(net.features, x))
+
+
+def _normalised_shapes(net, x):
+    """Input shapes seen by the batch normalisations in one forward pass."""
+    shapes = []
+    norms = [m for m in net.features if isinstance(m, nn.BatchNorm2d)]
+    hooks = [
+        m.register_forward_hook(lambda m, inputs, out: shapes.append(inputs[0].shape))
+        for m in norms
+    ]
+    try:
+        net(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return [tuple(shape[2:]) for shape in shapes]
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("autocast", [False, True])
+def test_deepmerge_inference_pools_first_with_the_same_values(channels_last, autocast):
+    torch.manual_seed(0)
+    net = _trained_like(DeepMerge())
+    x = 3 * torch.randn(64, 3, 75, 75, generator=torch.Generator().manual_seed(1))
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    bf16 = torch.autocast("cpu", torch.bfloat16, enabled=autocast)
+    with torch.inference_mode(), bf16:
+        fast, reference = net(x), _in_layer_order(net, x)
+        # Each normalisation ran on the pooled maps (37, 18 and 9 pixels), not
+        # on the convolutions' outputs (75, 37 and 18).
+        assert _normalised_shapes(net, x) == [(37, 37), (18, 18), (9, 9)]
+    assert torch.equal(fast, reference)  # bit for bit
+    assert fast.float().std(dim=0).min() > 1e-3  # logits that differ by image
+
+
+def test_deepmerge_keeps_the_layer_order_where_pooling_first_would_differ():
+    torch.manual_seed(0)
+    net = _trained_like(DeepMerge())
+    x = 3 * torch.randn(32, 3, 75, 75, generator=torch.Generator().manual_seed(2))
+    net.features[6].weight.data[3] = -0.7  # a negative scale turns a max into a min
+    with torch.inference_mode():
+        assert _normalised_shapes(net, x) == [(37, 37), (37, 37), (9, 9)]
+        assert torch.equal(net(x), _in_layer_order(net, x))
+    # Training and inference with gradients (Grad-CAM) run the layers in order.
+    assert _normalised_shapes(net, x) == [(75, 75), (37, 37), (18, 18)]
+    net.features[6].weight.data[3] = 0.7
+    net.train()
+    with torch.no_grad():
+        assert _normalised_shapes(net, x) == [(75, 75), (37, 37), (18, 18)]
+
+
 def test_deepmerge_other_sizes_and_dropout():
     net = DeepMerge(in_channels=1, image_size=(16, 24), dropout=0.3)
     features, logits = FeatureExtractor(net)(torch.zeros(4, 1, 16, 24))
