@@ -105,6 +105,24 @@ def test_deepmerge_inference_pools_first_with_the_same_values(channels_last, aut
     assert fast.float().std(dim=0).min() > 1e-3  # logits that differ by image
 
 
+def test_resnet18_inference_pools_its_stem_first_with_the_same_values():
+    torch.manual_seed(0)
+    net = _trained_like(ResNet18()).to(memory_format=torch.channels_last)
+    x = torch.randn(8, 3, 75, 75, generator=torch.Generator().manual_seed(3))
+    x = x.contiguous(memory_format=torch.channels_last)
+    stem = net.features[1]
+    shapes = []
+    hook = stem.register_forward_hook(lambda m, i, o: shapes.append(i[0].shape[2:]))
+    with torch.inference_mode():
+        fast, reference = net(x), net.classifier(nn.Sequential.forward(net.features, x))
+    hook.remove()
+    # The stem's normalisation ran on the max-pooled map (19 pixels), not on the
+    # convolution's output (38); the second pass is the reference in layer order.
+    assert [tuple(shape) for shape in shapes] == [(19, 19), (38, 38)]
+    assert torch.equal(fast, reference)
+    assert fast.std(dim=0).min() > 1e-5  # logits that differ by image
+
+
 def test_deepmerge_keeps_the_layer_order_where_pooling_first_would_differ():
     torch.manual_seed(0)
     net = _trained_like(DeepMerge())
