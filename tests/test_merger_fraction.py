@@ -504,8 +504,17 @@ def test_sorted_counts_match_direct_comparisons():
     picks = rows[np.arange(40), rng.integers(0, 40, 40)].astype(np.float64)
     bounds = picks + rng.choice([-1e-12, 0.0, 1e-12, 0.05], 40)
     bounds[3] = np.nan
+    bounds[4], bounds[5] = np.inf, -np.inf
+    rows[6] = np.inf  # no pixel left
+    single = rows[:, :1]  # rows of one entry
     for strict in (True, False):
-        direct = (rows < bounds[:, None]) if strict else (rows <= bounds[:, None])
+        for ordered in (rows, single):
+            below = ordered < bounds[:, None] if strict else ordered <= bounds[:, None]
+            np.testing.assert_array_equal(
+                _count_sorted(ordered, bounds, strict), below.sum(axis=-1)
+            )
+        # Bounds per image and band: rows of shape (n, C, H * W).
         np.testing.assert_array_equal(
-            _count_sorted(rows, bounds, strict), direct.sum(axis=-1)
+            _count_sorted(rows.reshape(8, 5, 50), bounds.reshape(8, 5), strict),
+            _count_sorted(rows, bounds, strict).reshape(8, 5),
         )

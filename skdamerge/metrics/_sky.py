@@ -70,18 +70,22 @@ def _count_sorted(ordered: np.ndarray, bound: np.ndarray, strict: bool) -> np.nd
         else:
             step = np.nextafter(bound32, np.float32(-np.inf))
             bound32 = np.where(bound32 > bound, step, bound32)
-    side = "left" if strict else "right"
     rows = ordered.reshape(-1, ordered.shape[-1])
     bounds = bound32.reshape(-1)
-    counts = np.array(
-        [
-            np.searchsorted(row, b, side=side)
-            for row, b in zip(rows, bounds, strict=True)
-        ],
-        dtype=np.intp,
-    )
-    counts[np.isnan(bounds)] = 0
-    return counts.reshape(bound.shape)
+    # Bisection on every row at once (np.searchsorted searches one row): after
+    # it, ``low`` is the first entry not below (strict) or above the bound.
+    low = np.zeros(len(rows), dtype=np.intp)
+    high = np.full(len(rows), rows.shape[-1], dtype=np.intp)
+    row_index = np.arange(len(rows))
+    with np.errstate(invalid="ignore"):
+        while np.any(searching := low < high):
+            middle = (low + high) // 2
+            value = rows[row_index, np.minimum(middle, rows.shape[-1] - 1)]
+            before = (value < bounds) if strict else (value <= bounds)
+            low = np.where(searching & before, middle + 1, low)
+            high = np.where(searching & ~before, middle, high)
+    low[np.isnan(bounds)] = 0
+    return low.reshape(bound.shape)
 
 
 def _sky_statistics(
