@@ -104,12 +104,11 @@ def main(argv=None) -> None:
         estimators[precision] = estimator.fit(X_train, y_train)
 
     module = None
-    if "fp32" in estimators:
-        module = in_layer_order(estimators["fp32"].module_)
     variants = {}
-    if module is not None:
-        variants["plain fp32"] = lambda: plain_inference(module, X, 256, args.device)
+    if "fp32" in estimators:
         pooling_first = estimators["fp32"].module_
+        module = in_layer_order(pooling_first)
+        variants["plain fp32"] = lambda: plain_inference(module, X, 256, args.device)
         variants["plain pools first"] = lambda: plain_inference(
             pooling_first, X, 256, args.device
         )
@@ -145,7 +144,7 @@ def main(argv=None) -> None:
         plain = "plain fp32 memmap" if name.endswith("memmap") else "plain fp32"
         if plain in best:
             print(f"  {name} / {plain} = {best[plain] / seconds:5.2f}")
-    if module is not None and "fp32" in estimators:
+    if module is not None:
         difference = np.abs(
             plain_inference(module, X, 256, args.device)
             - estimators["fp32"].predict_proba(X)

@@ -77,7 +77,7 @@ def _pools_first(block: list[nn.Module]) -> bool:
     """Whether a convolution block may pool before its ReLU and normalisation."""
     if len(block) != 4 or not isinstance(block[0], nn.Conv2d):
         return False
-    conv, first, second, pool = block
+    _, first, second, pool = block
     kinds = {type(first), type(second)}
     norm = first if type(first) is nn.BatchNorm2d else second
     return (

@@ -507,14 +507,18 @@ def test_sorted_counts_match_direct_comparisons():
     bounds[4], bounds[5] = np.inf, -np.inf
     rows[6] = np.inf  # no pixel left
     single = rows[:, :1]  # rows of one entry
+
+    def direct(ordered, strict):
+        below = ordered < bounds[:, None] if strict else ordered <= bounds[:, None]
+        return below.sum(axis=-1)
+
     for strict in (True, False):
         for ordered in (rows, single):
-            below = ordered < bounds[:, None] if strict else ordered <= bounds[:, None]
             np.testing.assert_array_equal(
-                _count_sorted(ordered, bounds, strict), below.sum(axis=-1)
+                _count_sorted(ordered, bounds, strict), direct(ordered, strict)
             )
         # Bounds per image and band: rows of shape (n, C, H * W).
         np.testing.assert_array_equal(
             _count_sorted(rows.reshape(8, 5, 50), bounds.reshape(8, 5), strict),
-            _count_sorted(rows, bounds, strict).reshape(8, 5),
+            direct(rows, strict).reshape(8, 5),
         )
