@@ -199,6 +199,57 @@ def test_sinkhorn_divergence_gradient_matches_finite_differences():
     torch.testing.assert_close(x.grad, numeric, rtol=1e-5, atol=1e-7)
 
 
+def test_normalized_sinkhorn_divergence_is_in_units_of_the_mean_squared_distance():
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(3, 2)), rng.normal(size=(4, 2)) + 1.0
+    epsilon = 2.0
+    raw = (
+        _entropic_ot_numpy(x, y, epsilon)
+        - 0.5 * _entropic_ot_numpy(x, x, epsilon)
+        - 0.5 * _entropic_ot_numpy(y, y, epsilon)
+    )
+    mean_cost = ((x[:, None] - y[None]) ** 2).sum(-1).mean()
+    value = sinkhorn_divergence(
+        torch.tensor(x),
+        torch.tensor(y),
+        epsilon=epsilon,
+        tol=1e-12,
+        max_iter=10**5,
+        normalize=True,
+    )
+    assert float(value) == pytest.approx(raw / mean_cost, rel=1e-6)
+
+
+def test_normalized_sinkhorn_divergence_does_not_grow_with_the_feature_scale():
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(30, 4, generator=g, dtype=torch.float64)
+    y = torch.randn(20, 4, generator=g, dtype=torch.float64) + 0.8
+    # The regularisation set from the batches (blur) scales with them.
+    values = {
+        scale: (
+            float(sinkhorn_divergence(scale * x, scale * y, tol=1e-12)),
+            float(sinkhorn_divergence(scale * x, scale * y, tol=1e-12, normalize=True)),
+        )
+        for scale in (0.1, 1.0, 30.0)
+    }
+    raw_1, normalized_1 = values[1.0]
+    for scale, (raw, normalized) in values.items():
+        assert raw == pytest.approx(scale**2 * raw_1, rel=1e-6)
+        assert normalized == pytest.approx(normalized_1, rel=1e-6)
+
+
+def test_normalized_sinkhorn_divergence_divides_the_gradient_by_the_detached_unit():
+    g = torch.Generator().manual_seed(6)
+    x = torch.randn(6, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    y = torch.randn(5, 3, generator=g, dtype=torch.float64) + 0.5
+    sinkhorn_divergence(x, y, epsilon=1.0, tol=1e-12).backward()
+    raw_grad = x.grad.clone()
+    x.grad = None
+    sinkhorn_divergence(x, y, epsilon=1.0, tol=1e-12, normalize=True).backward()
+    unit = float(((x.detach()[:, None] - y[None]) ** 2).sum(-1).mean())
+    torch.testing.assert_close(x.grad, raw_grad / unit)
+
+
 def test_sinkhorn_epsilon_follows_the_largest_distance():
     x = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
     y = torch.tensor([[0.0, 3.0], [4.0, 3.0]])
@@ -278,7 +329,7 @@ def test_sinkhorn_objective_weights_its_terms_by_the_learned_log_variances():
         fs, ls = module(xs)
         ft, _ = module(xt)
     classification = F.cross_entropy(ls, ys)
-    transfer = sinkhorn_divergence(fs, ft, epsilon=2.0)
+    transfer = sinkhorn_divergence(fs, ft, epsilon=2.0, normalize=True)
     expected = (
         math.exp(-0.3) * classification + math.exp(0.4) * 0.5 * transfer + 0.3 - 0.4
     )
@@ -317,9 +368,28 @@ def test_sinkhorn_objective_with_fixed_weights_is_eq_2():
         fs, ls = module(xs)
         ft, _ = module(xt)
     epsilon = sinkhorn_epsilon(fs, ft, 0.05)
-    transfer = sinkhorn_divergence(fs, ft, epsilon=epsilon)
+    transfer = sinkhorn_divergence(fs, ft, epsilon=epsilon, normalize=True)
     torch.testing.assert_close(out["loss"], F.cross_entropy(ls, ys) + 0.3 * transfer)
     assert out["sinkhorn_epsilon"] == pytest.approx(epsilon)
+
+
+def test_sinkhorn_objective_without_normalization_uses_the_raw_divergence():
+    objective = SinkhornObjective(
+        transfer_weight=0.3, dynamic_weights=False, sinkhorn_normalize=False
+    )
+    module = objective_module(objective)
+    xs, ys, xt = objective_batches()
+    out = objective(module, torch.nn.CrossEntropyLoss(), xs, ys, xt, 0.5)
+    with torch.no_grad():
+        fs, _ = module(xs)
+        ft, _ = module(xt)
+    raw = sinkhorn_divergence(fs, ft, epsilon=sinkhorn_epsilon(fs, ft, 0.05))
+    torch.testing.assert_close(out["transfer_loss"], raw)
+    # The default divides it by the mean squared source-target distance.
+    normalized = SinkhornObjective(transfer_weight=0.3, dynamic_weights=False)
+    out = normalized(module, torch.nn.CrossEntropyLoss(), xs, ys, xt, 0.5)
+    unit = ((fs[:, None] - ft[None]) ** 2).sum(-1).mean()
+    torch.testing.assert_close(out["transfer_loss"], raw / unit, rtol=1e-4, atol=1e-6)
 
 
 # -- Estimators -------------------------------------------------------------------
@@ -349,9 +419,10 @@ def test_fit_records_the_losses_and_the_target_guard(estimator_cls, tiny_shift):
 
 # Target-accuracy gain over source-only on held-out target images of this shift
 # (256 training images per domain, 32x32, noise 0.3, 15 epochs), measured with the
-# defaults: source only 0.50, DeepJDOT 0.93 (+0.43), Sinkhorn 0.77 (+0.27). Each
-# method must gain about half of that.
-MARGIN = {"DeepJDOT": 0.2, "Sinkhorn": 0.13}
+# defaults: source only 0.50, DeepJDOT 0.93 (+0.43), Sinkhorn 0.89 (+0.39; 0.77
+# with the divergence in raw units, sinkhorn_normalize=False). Each method must
+# gain about half of that.
+MARGIN = {"DeepJDOT": 0.2, "Sinkhorn": 0.2}
 TRAINING = dict(max_epochs=15, batch_size=32, random_state=0)
 
 

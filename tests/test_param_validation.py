@@ -61,6 +61,7 @@ INVALID = {
     "sinkhorn_blur": [0, -0.05],
     "sinkhorn_epsilon": [0, -1.0, "auto"],
     "sinkhorn_max_iter": [0, 2.5],
+    "sinkhorn_normalize": ["yes", 2],
     "dynamic_weights": ["yes", 2],
     "mdd_margin": [0, -1.0],
     "mdd_hidden": [0, 2.5],

@@ -41,6 +41,10 @@ class SinkhornClassifier(DomainAdaptationClassifier, objective=SinkhornObjective
     sinkhorn_max_iter : int, default=1000
         Maximum number of Sinkhorn iterations per transport problem (three per
         step).
+    sinkhorn_normalize : bool, default=True
+        Divide the divergence by the batches' mean squared source-target feature
+        distance (detached), so that its size does not grow with the scale of
+        the features.
     dynamic_weights : bool, default=True
         Learn the weights of the classification and alignment terms; False uses
         the fixed weights of paper eq. 2 (1 and ``transfer_weight``).
@@ -89,6 +93,7 @@ class SinkhornClassifier(DomainAdaptationClassifier, objective=SinkhornObjective
         sinkhorn_blur=0.05,
         sinkhorn_epsilon=None,
         sinkhorn_max_iter=1000,
+        sinkhorn_normalize=True,
         dynamic_weights=True,
         backbone="auto",
         feature_layer=None,
@@ -122,6 +127,7 @@ class SinkhornClassifier(DomainAdaptationClassifier, objective=SinkhornObjective
         self.sinkhorn_blur = sinkhorn_blur
         self.sinkhorn_epsilon = sinkhorn_epsilon
         self.sinkhorn_max_iter = sinkhorn_max_iter
+        self.sinkhorn_normalize = sinkhorn_normalize
         self.dynamic_weights = dynamic_weights
         self.backbone = backbone
         self.feature_layer = feature_layer

@@ -278,6 +278,7 @@ def sinkhorn_divergence(
     blur: float = 0.05,
     max_iter: int = 1000,
     tol: float = 1e-7,
+    normalize: bool = False,
 ) -> Tensor:
     r"""Debiased Sinkhorn divergence between two feature batches.
 
@@ -317,6 +318,14 @@ def sinkhorn_divergence(
         Maximum number of Sinkhorn iterations per transport problem.
     tol : float, default=1e-7
         Stopping threshold on the marginal violation.
+    normalize : bool, default=False
+        Divide the divergence by the mean squared source-target distance of the
+        batches, :math:`\bar C = \frac{1}{nm}\sum_{ij} C_{ij}` (detached): the
+        divergence in units of the batches' own squared feature scale, which
+        makes it dimensionless and its size independent of how large the
+        features are (:math:`S_\varepsilon(C) / \bar C = S_{\varepsilon /
+        \bar C}(C / \bar C)`), as a kernel bandwidth set from the mean distance
+        does for an MMD.
 
     Returns
     -------
@@ -364,7 +373,12 @@ def sinkhorn_divergence(
     if epsilon is None:
         epsilon = sinkhorn_epsilon(source, target, blur)
     max_iter = int(max_iter)
-    cross = _entropic_ot(_sq_euclidean(source, target), epsilon, max_iter, tol)
+    cross_cost = _sq_euclidean(source, target)
+    cross = _entropic_ot(cross_cost, epsilon, max_iter, tol)
     self_source = _entropic_ot(_sq_euclidean(source, source), epsilon, max_iter, tol)
     self_target = _entropic_ot(_sq_euclidean(target, target), epsilon, max_iter, tol)
-    return cross - 0.5 * self_source - 0.5 * self_target
+    divergence = cross - 0.5 * self_source - 0.5 * self_target
+    if normalize:
+        unit = float(cross_cost.detach().mean())
+        divergence = divergence / (unit if unit > 0 and math.isfinite(unit) else 1.0)
+    return divergence

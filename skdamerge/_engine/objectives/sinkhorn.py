@@ -74,6 +74,7 @@ class SinkhornObjective(AdaptationObjective):
     sinkhorn_blur: float = 0.05
     sinkhorn_epsilon: float | None = None
     sinkhorn_max_iter: int = 1000
+    sinkhorn_normalize: bool = True
     dynamic_weights: bool = True
 
     name = "sinkhorn"
@@ -83,6 +84,7 @@ class SinkhornObjective(AdaptationObjective):
         "sinkhorn_blur": [Interval(Real, 0, None, closed="neither")],
         "sinkhorn_epsilon": [Interval(Real, 0, None, closed="neither"), None],
         "sinkhorn_max_iter": [Interval(Integral, 1, None, closed="left")],
+        "sinkhorn_normalize": ["boolean"],
         "dynamic_weights": ["boolean"],
     }
     records: ClassVar[tuple[str, ...]] = AdaptationObjective.records + (
@@ -114,6 +116,7 @@ class SinkhornObjective(AdaptationObjective):
                 target.features,
                 epsilon=epsilon,
                 max_iter=self.sinkhorn_max_iter,
+                normalize=self.sinkhorn_normalize,
             )
         return loss, {SINKHORN_EPSILON: float(epsilon)}
 
