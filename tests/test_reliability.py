@@ -99,9 +99,9 @@ def test_dann_warns_when_the_domain_classifier_wins(tiny_shift):
     # Heavy target noise and a fast discriminator: the domains stay separable.
     noisy = Xt + np.random.default_rng(0).normal(0, 3, Xt.shape).astype(np.float32)
     with pytest.warns(DomainClassifierWarning, match="domain_lr_multiplier"):
-        DANNClassifier(max_epochs=6, batch_size=32, random_state=0).fit(
-            Xs, ys, X_target=noisy
-        )
+        DANNClassifier(
+            domain_lr_multiplier=1.0, max_epochs=6, batch_size=32, random_state=0
+        ).fit(Xs, ys, X_target=noisy)
     with warnings.catch_warnings():
         warnings.simplefilter("error", DomainClassifierWarning)
         MMDClassifier(max_epochs=2, batch_size=32, random_state=0).fit(

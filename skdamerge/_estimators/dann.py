@@ -18,16 +18,24 @@ class DANNClassifier(DomainAdaptationClassifier, objective=AdversarialObjective)
     feature extractor confuse it (Ganin et al. 2016; DeepMerge II Sect. 2.1.2). The
     domain classifier is trained by the same Adam optimiser at
     ``lr * domain_lr_multiplier``. Optional Fisher loss and entropy minimisation as in
-    paper eq. 2. Defaults are the DeepMerge values of Table A2 ("Adversarial"); for
-    "Adversarial + Fisher + Entropy" set ``fisher_intra_weight=1e-4,
-    entropy_weight=1e-4, domain_lr_multiplier=0.01``.
+    paper eq. 2. Defaults are the DeepMerge values of Table A2 ("Adversarial"),
+    except the domain classifier's learning rate: Table A2 lists a multiplier of 1,
+    which in the paper's code never trained the domain classifier (it was not in
+    the optimiser); trained at the full rate it wins against the feature extractor
+    (on the built-in simulator, 2,000 galaxies per class and 15 epochs, seeds
+    1-3: target accuracy 0.579 / 0.688 / 0.679, below source-only's 0.646 on seed
+    1). The default is the 0.01 of the paper's "Adversarial + Fisher + Entropy"
+    row and of :class:`CDANClassifier`: 0.794 / 0.761 / 0.694 on the same runs.
+    For "Adversarial + Fisher + Entropy" set ``fisher_intra_weight=1e-4,
+    entropy_weight=1e-4``.
 
     Parameters
     ----------
     %(adaptation)s
-    domain_lr_multiplier : float, default=1.0
+    domain_lr_multiplier : float, default=0.01
         Learning-rate multiplier of the domain classifier ("Domain class. LR mult."
-        in Table A2); values below 1 help against domain-classifier collapse.
+        in Table A2, where the plain adversarial rows list 1); values below 1 keep
+        the domain classifier from winning against the feature extractor.
     grl_schedule : {"ganin", "constant"}, default="ganin"
         Scale of the reversed gradient over training: Ganin's
         ``2 / (1 + exp(-10 p)) - 1`` with ``p`` the fraction of the planned steps
@@ -65,7 +73,7 @@ class DANNClassifier(DomainAdaptationClassifier, objective=AdversarialObjective)
         fisher_inter_weight=1.0,
         fisher_kind="ratio",
         entropy_weight=0.0,
-        domain_lr_multiplier=1.0,
+        domain_lr_multiplier=0.01,
         grl_schedule="ganin",
         backbone="auto",
         feature_layer=None,

@@ -55,7 +55,7 @@ class AdversarialObjective(AdaptationObjective):
     The domain classifier is trained at ``lr * domain_lr_multiplier``.
     """
 
-    domain_lr_multiplier: float = 1.0
+    domain_lr_multiplier: float = 0.01
     grl_schedule: str = "ganin"
     domain_hidden: int = 1024
     domain_dropout: float = 0.5
@@ -192,7 +192,8 @@ def warn_if_domain_classifier_failed(history, *, stacklevel: int = 3) -> str:
         warnings.warn(
             "The domain classifier collapsed: over the last epochs it assigned "
             "every image to one domain, so the features were not aligned. Lower "
-            "domain_lr_multiplier (e.g. 0.01) or transfer_weight.",
+            "domain_lr_multiplier (tenfold, say; the default is 0.01) or "
+            "transfer_weight.",
             DomainClassifierWarning,
             stacklevel=stacklevel,
         )
@@ -200,8 +201,8 @@ def warn_if_domain_classifier_failed(history, *, stacklevel: int = 3) -> str:
         warnings.warn(
             "The domain classifier separates source and target perfectly over the "
             "last epochs, so the reversed gradient vanished and the features were "
-            "not aligned. Lower domain_lr_multiplier (e.g. 0.01) so that the "
-            "feature extractor can keep up.",
+            "not aligned. Lower domain_lr_multiplier (tenfold, say; the default is "
+            "0.01) so that the feature extractor can keep up.",
             DomainClassifierWarning,
             stacklevel=stacklevel,
         )
