@@ -18,9 +18,13 @@ class SinkhornClassifier(DomainAdaptationClassifier, objective=SinkhornObjective
     where ``S_eps`` is the debiased Sinkhorn divergence between the source and
     target feature batches (squared Euclidean cost, entropic regularisation
     ``eps = 2 (sinkhorn_blur * max_ij ||h_s,i - h_t,j||)^2`` recomputed from each
-    batch, as SIDDA sets its blur), and ``s_1, s_2`` are log-variances learned with
-    the network (homoscedastic-uncertainty weighting, Kendall et al. 2018), so
-    that the balance of classification and alignment needs no tuning. This is
+    batch, as SIDDA sets its blur), by default divided by the batches' mean squared
+    source-target distance so that its size does not depend on the scale of the
+    features (``sinkhorn_normalize``; in raw units the divergence of DeepMerge's
+    features outweighs the cross-entropy several hundred times), and ``s_1, s_2``
+    are log-variances learned with the network (homoscedastic-uncertainty
+    weighting, Kendall et al. 2018), so that the balance of classification and
+    alignment needs no tuning. This is
     SIDDA's loss ``CE / (2 eta_1^2) + S / (2 eta_2^2) + log(eta_1 eta_2)`` written
     with ``s = log eta^2`` (up to a factor 2), including SIDDA's bound
     ``eta_2 >= eta_1 / 4`` (the alignment weight is at most 16 times the
