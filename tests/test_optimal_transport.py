@@ -117,15 +117,19 @@ def _entropic_ot_numpy(x, y, epsilon):
     return np.sum(plan * cost) + epsilon * kl
 
 
-def test_sinkhorn_divergence_matches_pot_on_a_small_example():
-    rng = np.random.default_rng(2)
-    x, y = rng.normal(size=(3, 2)), rng.normal(size=(4, 2)) + 1.0
-    epsilon = 2.0
-    expected = (
+def _sinkhorn_divergence_numpy(x, y, epsilon):
+    return (
         _entropic_ot_numpy(x, y, epsilon)
         - 0.5 * _entropic_ot_numpy(x, x, epsilon)
         - 0.5 * _entropic_ot_numpy(y, y, epsilon)
     )
+
+
+def test_sinkhorn_divergence_matches_pot_on_a_small_example():
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(3, 2)), rng.normal(size=(4, 2)) + 1.0
+    epsilon = 2.0
+    expected = _sinkhorn_divergence_numpy(x, y, epsilon)
     value = sinkhorn_divergence(
         torch.tensor(x), torch.tensor(y), epsilon=epsilon, tol=1e-12, max_iter=10**5
     )
@@ -203,11 +207,7 @@ def test_normalized_sinkhorn_divergence_is_in_units_of_the_mean_squared_distance
     rng = np.random.default_rng(2)
     x, y = rng.normal(size=(3, 2)), rng.normal(size=(4, 2)) + 1.0
     epsilon = 2.0
-    raw = (
-        _entropic_ot_numpy(x, y, epsilon)
-        - 0.5 * _entropic_ot_numpy(x, x, epsilon)
-        - 0.5 * _entropic_ot_numpy(y, y, epsilon)
-    )
+    raw = _sinkhorn_divergence_numpy(x, y, epsilon)
     mean_cost = ((x[:, None] - y[None]) ** 2).sum(-1).mean()
     value = sinkhorn_divergence(
         torch.tensor(x),
