@@ -33,7 +33,7 @@ class DomainClassifierWarning(UserWarning):
     Either it assigns every image to one domain (mode collapse, DeepMerge II
     Appendix A), or it separates the domains perfectly so that the reversed
     gradient vanishes; in both cases the features are not being aligned. A
-    A lower ``domain_lr_multiplier`` (the default is 0.01, the paper's value with
+    lower ``domain_lr_multiplier`` (the default is 0.01, the paper's value with
     the Fisher loss) usually helps.
     """
 

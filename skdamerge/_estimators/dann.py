@@ -19,15 +19,12 @@ class DANNClassifier(DomainAdaptationClassifier, objective=AdversarialObjective)
     domain classifier is trained by the same Adam optimiser at
     ``lr * domain_lr_multiplier``. Optional Fisher loss and entropy minimisation as in
     paper eq. 2. Defaults are the DeepMerge values of Table A2 ("Adversarial"),
-    except the domain classifier's learning rate: Table A2 lists a multiplier of 1,
-    which in the paper's code never trained the domain classifier (it was not in
-    the optimiser); trained at the full rate it wins against the feature extractor
-    (on the built-in simulator, 2,000 galaxies per class and 15 epochs, seeds
-    1-3: target accuracy 0.579 / 0.688 / 0.679, below source-only's 0.646 on seed
-    1). The default is the 0.01 of the paper's "Adversarial + Fisher + Entropy"
-    row and of :class:`CDANClassifier`: 0.794 / 0.761 / 0.694 on the same runs.
-    For "Adversarial + Fisher + Entropy" set ``fisher_intra_weight=1e-4,
-    entropy_weight=1e-4``.
+    except the domain classifier's multiplier: Table A2's 1 never trained the
+    domain classifier in the paper's code, and trained at the full rate it wins
+    against the feature extractor (measurements in the user guide's methods
+    page); the default is the 0.01 of the "Adversarial + Fisher + Entropy" row
+    and of :class:`CDANClassifier`. For "Adversarial + Fisher + Entropy" set
+    ``fisher_intra_weight=1e-4, entropy_weight=1e-4``.
 
     Parameters
     ----------
