@@ -46,10 +46,12 @@ def test_predict_proba_dask_on_a_local_cluster(fitted, images, processes):
         distributed.Client(cluster) as client,
     ):
         proba = predict_proba_dask(fitted, X, client=client, torch_threads=1)
+        # Read while the graph holds the scattered model: once computed, the
+        # graph is dropped and the workers may release it at any moment.
+        workers = client.has_what()
         assert proba.shape == (len(images), 2)
         assert proba.chunks[0] == X.chunks[0]
         result = proba.compute()
-        workers = client.has_what()
     np.testing.assert_allclose(result, fitted.predict_proba(images), rtol=1e-6)
     # the scattered model sits on both workers
     assert all(len(keys) >= 1 for keys in workers.values())
