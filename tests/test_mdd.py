@@ -117,6 +117,24 @@ def test_auxiliary_head_shape_and_learning_rate():
     assert objective.lr_multipliers() == {name: 0.1}
 
 
+def test_auxiliary_head_with_several_hidden_layers():
+    """A tuple of widths gives one dense layer, ReLU and dropout per width."""
+    ((_, head),) = MDDObjective(mdd_hidden=(64, 32)).extra_modules(20).items()
+    linears = [layer for layer in head if isinstance(layer, torch.nn.Linear)]
+    shapes = [(layer.in_features, layer.out_features) for layer in linears]
+    assert shapes == [(20, 64), (64, 32), (32, 2)]
+    dropouts = [layer.p for layer in head if isinstance(layer, torch.nn.Dropout)]
+    assert dropouts == [0.5, 0.5]
+    assert head(torch.zeros(3, 20)).shape == (3, 2)
+
+
+@pytest.mark.parametrize("widths", [(), (64, 0), (64, 2.5), (True,)])
+def test_bad_hidden_widths_are_refused_at_fit_entry(widths):
+    Xs, ys, Xt, _ = make_pair_shift(16, size=16, seed=0)
+    with pytest.raises(ValueError, match=r"mdd_hidden must be .*\(64, 32\)"):
+        MDDClassifier(mdd_hidden=widths, max_epochs=1).fit(Xs, ys, X_target=Xt)
+
+
 def test_head_and_features_get_opposite_gradients_from_the_discrepancy():
     """The head ascends D, the features descend it (scaled by the coefficient)."""
     objective = MDDObjective(mdd_hidden=16, grl_schedule="constant")

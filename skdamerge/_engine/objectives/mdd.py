@@ -29,19 +29,26 @@ AUXILIARY_DROPOUT = 0.5
 
 
 def auxiliary_head(
-    n_features: int, hidden: int = 1024, n_classes: int = 2, dropout: float = 0.5
+    n_features: int,
+    hidden: int | tuple[int, ...] = 1024,
+    n_classes: int = 2,
+    dropout: float = 0.5,
 ) -> nn.Module:
-    """Return the auxiliary classifier ``n_features → hidden → n_classes``.
+    """Return the auxiliary classifier ``n_features → hidden… → n_classes``.
 
-    A dense layer, ReLU and dropout, then a dense layer to one logit per class:
-    the adversarial head of the MDD reference implementation.
+    For each hidden width a dense layer, ReLU and dropout, then a dense layer to
+    one logit per class. One width is the adversarial head of the MDD reference
+    implementation; several (``(64, 32)``) give a head with the hidden layers of
+    DeepMerge's own classifier.
     """
-    return nn.Sequential(
-        nn.Linear(n_features, hidden),
-        nn.ReLU(),
-        nn.Dropout(dropout),
-        nn.Linear(hidden, n_classes),
-    )
+    widths = (hidden,) if isinstance(hidden, Integral) else tuple(hidden)
+    layers: list[nn.Module] = []
+    n_inputs = n_features
+    for width in widths:
+        layers += [nn.Linear(n_inputs, int(width)), nn.ReLU(), nn.Dropout(dropout)]
+        n_inputs = int(width)
+    layers.append(nn.Linear(n_inputs, n_classes))
+    return nn.Sequential(*layers)
 
 
 @register_objective
@@ -61,7 +68,7 @@ class MDDObjective(AdaptationObjective):
     """
 
     mdd_margin: float = 4.0
-    mdd_hidden: int = 1024
+    mdd_hidden: int | tuple[int, ...] = 1024
     auxiliary_lr_multiplier: float = 0.1
     grl_schedule: str = "ganin"
     grl_max_coefficient: float = 0.1
@@ -71,7 +78,7 @@ class MDDObjective(AdaptationObjective):
     parameter_constraints: ClassVar[dict[str, list]] = {
         **AdaptationObjective.parameter_constraints,
         "mdd_margin": [Interval(Real, 0, None, closed="neither")],
-        "mdd_hidden": [Interval(Integral, 1, None, closed="left")],
+        "mdd_hidden": [Interval(Integral, 1, None, closed="left"), tuple],
         "auxiliary_lr_multiplier": [Interval(Real, 0, None, closed="left")],
         "grl_schedule": [StrOptions({"ganin", "constant"})],
         "grl_max_coefficient": [Interval(Real, 0, None, closed="left")],
@@ -84,8 +91,26 @@ class MDDObjective(AdaptationObjective):
         AdaptationObjective.adaptation_knobs + ("grl_max_coefficient",)
     )
 
+    def validate(self) -> None:
+        """Reject a tuple of hidden widths that is empty or not of positive ints."""
+        super().validate()
+        if isinstance(self.mdd_hidden, tuple) and not (
+            self.mdd_hidden
+            and all(
+                isinstance(width, Integral)
+                and not isinstance(width, bool)
+                and width >= 1
+                for width in self.mdd_hidden
+            )
+        ):
+            raise ValueError(
+                "mdd_hidden must be a positive int or a non-empty tuple of positive "
+                f"ints (the widths of the auxiliary head's hidden layers, such as "
+                f"(64, 32)), got {self.mdd_hidden!r}."
+            )
+
     def extra_modules(self, n_features: int) -> dict[str, nn.Module]:
-        """Return the auxiliary head ``n_features → mdd_hidden → 2``."""
+        """Return the auxiliary head ``n_features → mdd_hidden… → 2``."""
         return {
             AUXILIARY_HEAD: auxiliary_head(
                 n_features, hidden=self.mdd_hidden, dropout=AUXILIARY_DROPOUT
