@@ -55,9 +55,8 @@ class MDDClassifier(DomainAdaptationClassifier, objective=MDDObjective):
         widths of several hidden layers, each followed by ReLU and dropout 0.5.
         ``(64, 32)`` builds the auxiliary head with the hidden layers of
         DeepMerge's own classifier, as the MDD bound takes the auxiliary and the
-        main classifier from one hypothesis class: on the built-in simulator it
-        was ahead of 1024 in each of four groups of three runs, by 0.005 to 0.038
-        on the mean, less than one seed's spread (``benchmarks/RESULTS.md``).
+        main classifier from one hypothesis class (its measurements against 1024
+        are in ``benchmarks/RESULTS.md``).
     auxiliary_lr_multiplier : float, default=0.1
         Learning-rate multiplier of the auxiliary head. The reference trains it
         at the full rate (1.0); a weaker adversary, as for DANN's domain

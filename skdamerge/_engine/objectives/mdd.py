@@ -94,18 +94,16 @@ class MDDObjective(AdaptationObjective):
     def validate(self) -> None:
         """Reject a tuple of hidden widths that is empty or not of positive ints."""
         super().validate()
-        if isinstance(self.mdd_hidden, tuple) and not (
-            self.mdd_hidden
-            and all(
-                isinstance(width, Integral)
-                and not isinstance(width, bool)
-                and width >= 1
-                for width in self.mdd_hidden
-            )
-        ):
+        if not isinstance(self.mdd_hidden, tuple):
+            return  # a single width: checked by parameter_constraints
+        positive_ints = [
+            isinstance(width, Integral) and not isinstance(width, bool) and width >= 1
+            for width in self.mdd_hidden
+        ]
+        if not positive_ints or not all(positive_ints):
             raise ValueError(
                 "mdd_hidden must be a positive int or a non-empty tuple of positive "
-                f"ints (the widths of the auxiliary head's hidden layers, such as "
+                "ints (the widths of the auxiliary head's hidden layers, such as "
                 f"(64, 32)), got {self.mdd_hidden!r}."
             )
 
