@@ -253,10 +253,13 @@ def test_fitted_cdan_has_the_target_guards_and_seeded_random_matrices(tiny_shift
 
 # -- adaptation -----------------------------------------------------------------
 # Measured on this 32x32 shift (256 training images per domain, noise 0.5, 12
-# epochs, batch 32), the target accuracy of CDANClassifier() on 128 held-out target
-# images exceeded source-only's (0.500, every image one class) by 0.086, 0.078 and
-# 0.070 with seeds 0, 1 and 2 (mean 0.078; CDAN+E: 0.078, 0.109, 0.086). The mean
-# gain must reach about half of that, and every seed must gain.
+# epochs, batch 32), the target accuracy of CDANClassifier(augment=False) on 128
+# held-out target images exceeded source-only's (0.500, every image one class) by
+# 0.086, 0.078 and 0.070 with seeds 0, 1 and 2 (mean 0.078; CDAN+E: 0.078, 0.109,
+# 0.086). The mean gain must reach about half of that, and every seed must gain.
+# Orientation augmentation (the default on square images) is left out: on 256
+# images and 12 epochs it slows the learning, as for DANN and MDD (gains 0.008,
+# 0.039, 0.070).
 CDAN_MEAN_GAIN = 0.04
 
 
@@ -271,7 +274,8 @@ def test_cdan_beats_source_only_on_held_out_target_images():
             training = dict(max_epochs=12, batch_size=32, random_state=seed)
             args = (Xs[fit], ys[fit])
             source_only = SourceOnlyClassifier(**training).fit(*args, X_target=Xt[fit])
-            cdan = CDANClassifier(**training).fit(*args, X_target=Xt[fit])
+            cdan = CDANClassifier(augment=False, **training)
+            cdan.fit(*args, X_target=Xt[fit])
             gains.append(
                 cdan.score(Xt[held_out], yt[held_out])
                 - source_only.score(Xt[held_out], yt[held_out])

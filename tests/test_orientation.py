@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from skdamerge import DeepCORALClassifier, MMDClassifier, SourceOnlyClassifier
+from skdamerge import (
+    CDANClassifier,
+    DeepCORALClassifier,
+    MMDClassifier,
+    SourceOnlyClassifier,
+)
 from skdamerge._engine.batches import SourceTargetBatches
 from skdamerge._engine.orientation import RandomOrientation, orient
 from skdamerge.exceptions import TargetCollapseWarning
@@ -152,6 +157,7 @@ def test_auto_augment_turns_square_images_only():
         np.testing.assert_array_equal(proba(X, "auto"), proba(X, False))
 
 
-def test_mmd_and_coral_turn_square_images_by_default():
+def test_mmd_coral_and_cdan_turn_square_images_by_default():
     assert MMDClassifier().augment == "auto"
     assert DeepCORALClassifier().augment == "auto"
+    assert CDANClassifier().augment == "auto"

@@ -47,7 +47,7 @@ default="auto"
         Fraction of the source training data held out (stratified) for validation
         and early stopping. The default makes the paper's 70/10/20 split when
         ``X`` holds 80% of the source data. None or 0 uses no validation set.
-    augment : bool or "auto", default="auto" (MMD, Deep CORAL, MDD, SHOT), else False
+    augment : bool or "auto", default="auto" (MMD, Deep CORAL, MDD, CDAN, SHOT)
         Turn every training image, source and target, to a random one of the
         eight orientations of the square (right-angle rotations, with or without
         a mirror flip), drawn anew at each step: a galaxy has no preferred
@@ -55,8 +55,9 @@ default="auto"
         ``"auto"`` turns square images and leaves flat features and other
         shapes as they are. ``predict_proba(X, tta=True)`` averages over the
         eight orientations. On the built-in simulator it steadied the target
-        ranking of MMD, Deep CORAL, MDD and SHOT over seeds (hence their
-        default); see :ref:`orientation_augmentation`.
+        ranking of MMD, Deep CORAL, MDD, CDAN and SHOT over seeds (hence their
+        default; the other estimators default to False); see
+        :ref:`orientation_augmentation`.
     init_weights : estimator, path or None, default=None
         Transfer learning: start from the backbone weights of a fitted skdamerge
         estimator or of a file written by :meth:`save_weights`. All layers are
