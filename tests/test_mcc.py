@@ -10,6 +10,7 @@ from conftest import make_pair_shift, objective_batches, objective_module
 
 from skdamerge import MCCClassifier, SourceOnlyClassifier
 from skdamerge._engine.objectives import MCCObjective, estimator_class, objective_class
+from skdamerge._engine.objectives.mcc import through_features_only
 from skdamerge.cli._methods import methods_for
 from skdamerge.losses import fisher_loss, mcc_loss
 
@@ -101,6 +102,60 @@ def test_mcc_objective_equals_its_terms_on_the_right_rows():
     assert not np.isclose(_mcc_by_hand(ls.double().numpy(), 1.5), transfer)
 
 
+def test_through_features_only_keeps_the_value_and_gives_the_head_no_gradient():
+    weight_in = torch.tensor([[1.0, -2.0], [0.5, 1.5]], requires_grad=True)
+    weight_head = torch.tensor([0.3, -0.7], requires_grad=True)
+    x = torch.tensor([2.0, 1.0])
+    features = weight_in @ x
+    loss = (weight_head @ features) ** 2
+    kept = through_features_only(loss, [weight_head])
+    assert kept.item() == pytest.approx(loss.item())
+    kept.backward()
+    np.testing.assert_allclose(weight_head.grad.numpy(), 0.0, atol=1e-6)
+    # d loss / d weight_in = 2 (w . f) w x^T, by hand.
+    f = np.array([1.0 * 2 - 2.0 * 1, 0.5 * 2 + 1.5 * 1])
+    w = np.array([0.3, -0.7])
+    expected = 2 * (w @ f) * np.outer(w, [2.0, 1.0])
+    np.testing.assert_allclose(weight_in.grad.numpy(), expected, rtol=1e-6)
+
+
+def _head_names(module, x):
+    """Names of the parameters that the latent features do not depend on."""
+    module.zero_grad(set_to_none=True)
+    features, _ = module(x)
+    features.sum().backward()
+    names = {name for name, p in module.named_parameters() if p.grad is None}
+    module.zero_grad(set_to_none=True)
+    return names
+
+
+def test_mcc_trains_the_head_only_when_asked():
+    xs, ys, xt = objective_batches(1)
+
+    def gradients(objective):
+        module = objective_module(objective)
+        out = objective(module, torch.nn.CrossEntropyLoss(), xs, ys, xt, 0.5)
+        out["loss"].backward()
+        grads = {name: p.grad.clone() for name, p in module.named_parameters()}
+        return grads, out["loss"].item(), _head_names(module, xs)
+
+    without, _, head = gradients(MCCObjective(transfer_weight=0.0))
+    fixed_head, loss, _ = gradients(MCCObjective())
+    paper, paper_loss, _ = gradients(MCCObjective(mcc_trains_head=True))
+    assert head and set(without) - head
+    assert loss == pytest.approx(paper_loss)
+    for name in without:
+        if name in head:
+            # default: the class confusion leaves the head to the cross-entropy
+            torch.testing.assert_close(fixed_head[name], without[name])
+            assert not torch.allclose(paper[name], without[name])
+        else:
+            # the features get the same gradient through the head either way
+            torch.testing.assert_close(fixed_head[name], paper[name])
+    moved = [name for name in without if name not in head]
+    assert any(not torch.allclose(fixed_head[n], without[n]) for n in moved)
+
+
 # -- estimator ------------------------------------------------------------------
 def test_mcc_is_registered_and_reproduce_gives_it_a_row():
     assert objective_class("mcc") is MCCObjective
@@ -110,6 +165,7 @@ def test_mcc_is_registered_and_reproduce_gives_it_a_row():
     clf = row.build()
     assert isinstance(clf, MCCClassifier)
     assert (clf.mcc_temperature, clf.transfer_weight) == (2.5, 1.0)
+    assert clf.mcc_trains_head is False
 
 
 def test_fitted_mcc_has_the_target_guards_and_fine_tunes_a_frozen_head(tiny_shift):
@@ -121,25 +177,36 @@ def test_fitted_mcc_has_the_target_guards_and_fine_tunes_a_frozen_head(tiny_shif
         assert hasattr(clf, "target_collapse_")
         assert hasattr(clf, "target_merger_fraction_")
         assert np.isfinite(clf.history_[-1]["train_transfer_loss"])
-        # MCC acts on the predictions: a frozen extractor still adapts the head.
+        # The paper's MCC acts on the predictions: with a frozen extractor it
+        # still adapts the head.
         head = MCCClassifier(
-            max_epochs=1, batch_size=32, freeze_features=True, init_weights=clf
+            max_epochs=1,
+            batch_size=32,
+            freeze_features=True,
+            init_weights=clf,
+            mcc_trains_head=True,
         ).fit(Xs, ys, X_target=Xt)
     assert head.history_[-1]["train_transfer_loss"] > 0
     with pytest.raises(ValueError, match="freeze_features"):
-        MCCClassifier(freeze_features=True, fisher_intra_weight=0.01).fit(
-            Xs, ys, X_target=Xt
-        )
+        MCCClassifier(
+            freeze_features=True, mcc_trains_head=True, fisher_intra_weight=0.01
+        ).fit(Xs, ys, X_target=Xt)
+    # By default the class confusion trains the features alone: freezing them
+    # would leave it nothing to train.
+    with pytest.raises(ValueError, match="freeze_features"):
+        MCCClassifier(freeze_features=True).fit(Xs, ys, X_target=Xt)
 
 
 # -- adaptation -----------------------------------------------------------------
-# Measured on this 32x32 shift (256 training images per domain, noise 0.5, 12
+# Measured on this 32x32 shift (256 training images per domain, noise 0.5, 20
 # epochs, batch 32), the target accuracy of MCCClassifier() on 128 held-out target
-# images exceeded source-only's (0.500, every image one class) by 0.000, 0.039 and
-# 0.086 with seeds 0, 1 and 2 (mean 0.042): MCC sharpens what the network already
-# separates, and source-only separates little here. The mean gain must reach about
-# half of the measured one, and no seed may do worse than source-only.
-MCC_MEAN_GAIN = 0.02
+# images exceeded source-only's (0.500, every image one class) by 0.039, 0.078 and
+# 0.164 with seeds 0, 1 and 2 (mean 0.094; the paper's version, the loss training
+# the head too, -0.031, 0.031 and 0.070). The class confusion reaches the features
+# only through the fixed head and needs more steps than the 12 epochs of the CDAN
+# test (there: 0.023, 0.023, 0.000). The mean gain must reach about half of the
+# measured one, and no seed may do worse than source-only.
+MCC_MEAN_GAIN = 0.045
 
 
 @pytest.mark.slow
@@ -150,7 +217,7 @@ def test_mcc_beats_source_only_on_held_out_target_images():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for seed in range(3):
-            training = dict(max_epochs=12, batch_size=32, random_state=seed)
+            training = dict(max_epochs=20, batch_size=32, random_state=seed)
             args = (Xs[fit], ys[fit])
             source_only = SourceOnlyClassifier(**training).fit(*args, X_target=Xt[fit])
             mcc = MCCClassifier(**training).fit(*args, X_target=Xt[fit])

@@ -49,6 +49,7 @@ INVALID = {
     "randomized": ["always", 2],
     "randomized_dim": [0, 2.5],
     "mcc_temperature": [0, -1.0, "warm"],
+    "mcc_trains_head": ["yes", 2],
     "coral_mean_weight": [-1.0, "high"],
     "source_model": [3, object()],
     "shot_beta": [-0.3, "high"],

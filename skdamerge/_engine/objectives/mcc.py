@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from numbers import Real
 from typing import ClassVar
 
@@ -18,31 +18,89 @@ from ._registry import register_objective
 __all__ = ["MCCObjective"]
 
 
+def head_parameter_names(
+    module: DomainAdaptationModule, features: torch.Tensor
+) -> frozenset[str]:
+    """Names of the extractor's trainable parameters that ``features`` do not use.
+
+    The latent features depend on every layer up to the feature layer; the
+    trainable parameters they do not depend on are the classifier head's.
+    """
+    named = [
+        (name, param)
+        for name, param in module.extractor.named_parameters()
+        if param.requires_grad
+    ]
+    gradients = torch.autograd.grad(
+        features.sum(),
+        [param for _, param in named],
+        retain_graph=True,
+        allow_unused=True,
+    )
+    pairs = zip(named, gradients, strict=True)
+    return frozenset(name for (name, _), gradient in pairs if gradient is None)
+
+
+def through_features_only(
+    loss: torch.Tensor, head_parameters: list[torch.nn.Parameter]
+) -> torch.Tensor:
+    """Return ``loss`` with no gradient for ``head_parameters``.
+
+    The value is unchanged, and so is the gradient of every other parameter:
+    the features still receive the loss's gradient through the head, which
+    serves as a fixed function telling them where to move. The head's own
+    share of the gradient is computed once and subtracted.
+    """
+    gradients = torch.autograd.grad(
+        loss, head_parameters, retain_graph=True, allow_unused=True
+    )
+    correction = sum(
+        (param * gradient).sum()
+        for param, gradient in zip(head_parameters, gradients, strict=True)
+        if gradient is not None
+    )
+    if not isinstance(correction, torch.Tensor):
+        return loss
+    return loss - (correction - correction.detach())
+
+
 @register_objective
 @dataclass
 class MCCObjective(AdaptationObjective):
     """Class confusion of the target predictions as the transfer loss (MCC).
 
-    The loss reads the target logits only; it reaches the feature extractor
-    through the label predictor, like entropy minimisation.
+    The loss reads the target logits only. With ``mcc_trains_head=True`` (the
+    paper's) it trains the classifier head and, through it, the feature
+    extractor, like entropy minimisation; with False only the feature extractor,
+    the head being held fixed for this loss (it still learns from the source
+    cross-entropy).
     """
 
     mcc_temperature: float = 2.5
+    mcc_trains_head: bool = False
+    head_names: frozenset[str] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     name = "mcc"
     label = "MCC"
     parameter_constraints: ClassVar[dict[str, list]] = {
         **AdaptationObjective.parameter_constraints,
         "mcc_temperature": [Interval(Real, 0, None, closed="neither")],
+        "mcc_trains_head": ["boolean"],
     }
 
     def acts_on_features(self) -> bool:
-        """Whether the Fisher loss is on: MCC acts on the predictions.
+        """Whether the loss needs trainable features.
 
-        Like entropy minimisation, the class confusion still trains the label
-        predictor when the features are frozen (a head fine-tune).
+        With ``mcc_trains_head=True`` the class confusion still trains the label
+        predictor when the features are frozen (a head fine-tune), so only the
+        Fisher loss needs them; otherwise the class confusion acts on the
+        features alone.
         """
-        return self.uses_fisher
+        if self.mcc_trains_head:
+            return self.uses_fisher
+        return self.transfer_weight > 0 or self.uses_fisher
 
     def transfer(
         self,
@@ -54,4 +112,13 @@ class MCCObjective(AdaptationObjective):
         """Return the minimum-class-confusion loss of the target predictions."""
         with float32_losses(target.logits.device.type):
             loss = mcc_loss(target.logits, temperature=self.mcc_temperature)
+        if not self.mcc_trains_head and target.features.requires_grad:
+            if self.head_names is None:
+                self.head_names = head_parameter_names(module, target.features)
+            head = [
+                param
+                for name, param in module.extractor.named_parameters()
+                if name in self.head_names
+            ]
+            loss = through_features_only(loss, head)
         return loss, {}
