@@ -34,10 +34,10 @@ class MCCClassifier(DomainAdaptationClassifier, objective=MCCObjective):
     paper's version (``mcc_trains_head=True``, the loss training the head too)
     stayed at the source-only target accuracy (0.52 +- 0.01 over seeds 1-3,
     1,600 images per domain, 12 epochs): in a two-class problem the loss is
-    lowest for any confident, balanced split of the target batch, and the head
-    alone can draw such a split along a direction that is not the class. With
-    the head held fixed the features have to move until the source-trained head
-    is confident and balanced on the target (``benchmarks/RESULTS.md``). With
+    lowest for any confident split of the target batch, whatever its
+    proportions, and the head alone can draw such a split along a direction that
+    is not the class. With the head held fixed the features have to move until
+    the source-trained head is confident on them (``benchmarks/RESULTS.md``). With
     ``mcc_trains_head=True`` the loss acts on the predictions, so it also works
     with ``freeze_features=True`` (a head fine-tune).
 
