@@ -9,10 +9,12 @@ import torch.nn.functional as F
 from conftest import make_pair_shift, objective_batches, objective_module
 
 from skdamerge import MCCClassifier, SourceOnlyClassifier
+from skdamerge._engine.module import head_parameter_names
 from skdamerge._engine.objectives import MCCObjective, estimator_class, objective_class
 from skdamerge._engine.objectives.mcc import through_features_only
 from skdamerge.cli._methods import methods_for
 from skdamerge.losses import fisher_loss, mcc_loss
+from skdamerge.nets import FeatureExtractor, make_backbone
 
 
 def _mcc_by_hand(z, temperature):
@@ -117,6 +119,20 @@ def test_through_features_only_keeps_the_value_and_gives_the_head_no_gradient():
     w = np.array([0.3, -0.7])
     expected = 2 * (w @ f) * np.outer(w, [2.0, 1.0])
     np.testing.assert_allclose(weight_in.grad.numpy(), expected, rtol=1e-6)
+
+
+def test_the_head_of_deepmerge_is_its_dense_classifier():
+    extractor = FeatureExtractor(make_backbone("deepmerge", (3, 16, 16)))
+    features, _ = extractor(torch.zeros(2, 3, 16, 16))
+    head = head_parameter_names(extractor, features)
+    expected = {
+        name for name, _ in extractor.named_parameters() if ".classifier." in name
+    }
+    assert len(expected) == 6  # three dense layers, weights and biases
+    assert head == expected
+    assert head_parameter_names(extractor, features.detach()) == {
+        name for name, _ in extractor.named_parameters()
+    }
 
 
 def _head_names(module, x):

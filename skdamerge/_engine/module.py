@@ -7,7 +7,7 @@ from torch import nn
 
 from ..nets import FeatureExtractor
 
-__all__ = ["EXTRACTOR", "DomainAdaptationModule"]
+__all__ = ["EXTRACTOR", "DomainAdaptationModule", "head_parameter_names"]
 
 #: Attribute name of the feature extractor (with its classifier head).
 EXTRACTOR = "extractor"
@@ -62,3 +62,42 @@ class DomainAdaptationModule(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(features, logits)``."""
         return self.extractor(x)
+
+
+def head_parameter_names(
+    extractor: nn.Module, features: torch.Tensor
+) -> frozenset[str]:
+    """Names of the extractor's trainable parameters that ``features`` do not use.
+
+    The latent features depend on every layer up to the feature layer; the
+    trainable parameters they do not depend on are those of the classifier head
+    (the layers after the feature layer).
+
+    Parameters
+    ----------
+    extractor : nn.Module
+        The feature extractor with its classifier head.
+    features : Tensor
+        Latent features that ``extractor`` computed, with their autograd graph.
+
+    Returns
+    -------
+    frozenset of str
+        Parameter names as in ``extractor.named_parameters()``; every trainable
+        parameter when ``features`` carry no gradient.
+    """
+    named = [
+        (name, param)
+        for name, param in extractor.named_parameters()
+        if param.requires_grad
+    ]
+    if not features.requires_grad:
+        return frozenset(name for name, _ in named)
+    gradients = torch.autograd.grad(
+        features.sum(),
+        [param for _, param in named],
+        retain_graph=True,
+        allow_unused=True,
+    )
+    pairs = zip(named, gradients, strict=True)
+    return frozenset(name for (name, _), gradient in pairs if gradient is None)

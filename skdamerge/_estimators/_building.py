@@ -17,7 +17,7 @@ from torch import nn
 
 from .._engine.checkpoint import EpochCheckpoint
 from .._engine.data_parallel import DataParallelGroup
-from .._engine.module import DomainAdaptationModule
+from .._engine.module import DomainAdaptationModule, head_parameter_names
 from .._engine.net import (
     DomainAdaptationNet,
     TrainingData,
@@ -100,18 +100,17 @@ def _frozen_norm_layers(extractor: nn.Module) -> list[str]:
 def _feature_dimension(extractor: FeatureExtractor, X_train, freeze: bool) -> int:
     """Run two samples through the network; freeze the feature extractor if asked.
 
-    Every parameter that receives a gradient from the latent features is a
-    feature parameter; with ``freeze`` these stop requiring gradients.
+    Every parameter but the classifier head's (:func:`head_parameter_names`) is
+    a feature parameter; with ``freeze`` these stop requiring gradients.
     """
     extractor.eval()
     sample = torch.from_numpy(np.ascontiguousarray(X_train[:2]))
     features, _ = extractor(sample)
     if freeze:
-        features.sum().backward()
-        for param in extractor.parameters():
-            if param.grad is not None:
+        head = head_parameter_names(extractor, features)
+        for name, param in extractor.named_parameters():
+            if name not in head:
                 param.requires_grad_(False)
-                param.grad = None
     extractor.train()
     return features.shape[1]
 

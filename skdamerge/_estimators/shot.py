@@ -11,7 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .._engine.checkpoint import load_checkpoint
-from .._engine.module import DomainAdaptationModule
+from .._engine.module import DomainAdaptationModule, head_parameter_names
 from .._engine.net import TrainingData
 from .._engine.objectives import SHOTObjective
 from .._engine.orientation import augments_images
@@ -110,14 +110,12 @@ def _target_module(hypothesis: _SourceHypothesis, X_target) -> DomainAdaptationM
             "model trained with another backbone, feature_layer or image shape? "
             f"For a weights file, set SHOTClassifier's backbone to its): {error}"
         ) from error
-    # A parameter that the features do not depend on belongs to the head.
     extractor.eval()
     features, _ = extractor(torch.from_numpy(np.ascontiguousarray(X_target[:2])))
-    features.sum().backward()
-    for param in extractor.parameters():
-        if param.grad is None:
+    head = head_parameter_names(extractor, features)
+    for name, param in extractor.named_parameters():
+        if name in head:
             param.requires_grad_(False)
-        param.grad = None
     extractor.train()
     module = DomainAdaptationModule(extractor)
     module.freeze_norm_layers(_frozen_norm_layers(extractor))

@@ -10,35 +10,12 @@ import torch
 
 from ..._param_validation import Interval
 from ...losses import mcc_loss
-from ..module import DomainAdaptationModule
+from ..module import DomainAdaptationModule, head_parameter_names
 from ._adaptation import AdaptationObjective, DomainBatch
 from ._base import float32_losses
 from ._registry import register_objective
 
 __all__ = ["MCCObjective"]
-
-
-def head_parameter_names(
-    module: DomainAdaptationModule, features: torch.Tensor
-) -> frozenset[str]:
-    """Names of the extractor's trainable parameters that ``features`` do not use.
-
-    The latent features depend on every layer up to the feature layer; the
-    trainable parameters they do not depend on are the classifier head's.
-    """
-    named = [
-        (name, param)
-        for name, param in module.extractor.named_parameters()
-        if param.requires_grad
-    ]
-    gradients = torch.autograd.grad(
-        features.sum(),
-        [param for _, param in named],
-        retain_graph=True,
-        allow_unused=True,
-    )
-    pairs = zip(named, gradients, strict=True)
-    return frozenset(name for (name, _), gradient in pairs if gradient is None)
 
 
 def through_features_only(
@@ -114,7 +91,9 @@ class MCCObjective(AdaptationObjective):
             loss = mcc_loss(target.logits, temperature=self.mcc_temperature)
         if not self.mcc_trains_head and target.features.requires_grad:
             if self.head_names is None:
-                self.head_names = head_parameter_names(module, target.features)
+                self.head_names = head_parameter_names(
+                    module.extractor, target.features
+                )
             head = [
                 param
                 for name, param in module.extractor.named_parameters()
