@@ -27,7 +27,21 @@ def through_features_only(
     the features still receive the loss's gradient through the head, which
     serves as a fixed function telling them where to move. The head's own
     share of the gradient is computed once and subtracted.
+
+    Parameters
+    ----------
+    loss : Tensor
+        Scalar loss with its autograd graph.
+    head_parameters : list of Parameter
+        The parameters to give no gradient (the classifier head's).
+
+    Returns
+    -------
+    Tensor
+        ``loss``'s value, with the gradient described above.
     """
+    if not head_parameters:
+        return loss
     gradients = torch.autograd.grad(
         loss, head_parameters, retain_graph=True, allow_unused=True
     )
