@@ -27,14 +27,10 @@ class CDANClassifier(DomainAdaptationClassifier, objective=CDANObjective):
     DeepMerge II eq. 2.
 
     Orientation augmentation is on by default (``augment="auto"``; the CDAN
-    paper has none). On the built-in simulator (``sim2sim``, DeepMerge, seeds
-    1-3) it raised the mean target accuracy in all but one group of seeds
-    measured (seeds 4-6 at 800 galaxies per class and 12 epochs): at the
-    estimators' default training length (800 galaxies per class) 0.713 / 0.716 /
-    0.647 against 0.634 / 0.647 / 0.637 without, at 2,000 galaxies per class and
-    15 epochs 0.759 / 0.733 / 0.752 against 0.721 / 0.741 / 0.745 (+0.11 or more
-    over source-only on each of six seeds, against five without), and on the
-    telescope-like shift (``sim2real``) as well (``benchmarks/RESULTS.md``).
+    paper has none): on the built-in simulator it raised the mean target
+    accuracy in seven of eight groups of three seeds, most at the estimators'
+    default training length and on the telescope-like shift (the figures are
+    in ``benchmarks/RESULTS.md``).
 
     Parameters
     ----------
