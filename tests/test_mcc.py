@@ -174,7 +174,7 @@ def test_mcc_is_registered_and_reproduce_gives_it_a_row():
     assert row.method == "mcc"
     clf = row.build()
     assert isinstance(clf, MCCClassifier)
-    assert (clf.mcc_temperature, clf.transfer_weight) == (2.5, 1.0)
+    assert (clf.mcc_temperature, clf.transfer_weight) == (5.0, 1.0)
     assert clf.mcc_trains_head is False
 
 
@@ -210,12 +210,13 @@ def test_fitted_mcc_has_the_target_guards_and_fine_tunes_a_frozen_head(tiny_shif
 # -- adaptation -----------------------------------------------------------------
 # Measured on this 32x32 shift (256 training images per domain, noise 0.5, 20
 # epochs, batch 32), the target accuracy of MCCClassifier() on 128 held-out target
-# images exceeded source-only's (0.500, every image one class) by 0.039, 0.078 and
-# 0.164 with seeds 0, 1 and 2 (mean 0.094; the paper's version, the loss training
-# the head too, -0.031, 0.031 and 0.070). The class confusion reaches the features
-# only through the fixed head and needs more steps than the 12 epochs of the CDAN
-# test (there: 0.023, 0.023, 0.000). The mean gain must reach about half of the
-# measured one, and no seed may do worse than source-only.
+# images exceeded source-only's (0.500, every image one class) by 0.031, 0.016 and
+# 0.148 with seeds 0, 1 and 2 (mean 0.065; at the paper's temperature of 2.5
+# 0.039, 0.078 and 0.164; the paper's version, the loss training the head too,
+# -0.031, 0.031 and 0.070). The class confusion reaches the features only through
+# the fixed head and needs more steps than the 12 epochs of the CDAN test (there:
+# 0.023, 0.023, 0.000). The mean gain must reach about two thirds of the measured
+# one, and no seed may do worse than source-only.
 MCC_MEAN_GAIN = 0.045
 
 

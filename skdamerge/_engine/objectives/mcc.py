@@ -67,7 +67,7 @@ class MCCObjective(AdaptationObjective):
     cross-entropy).
     """
 
-    mcc_temperature: float = 2.5
+    mcc_temperature: float = 5.0
     mcc_trains_head: bool = False
     head_names: frozenset[str] | None = field(
         default=None, init=False, repr=False, compare=False
