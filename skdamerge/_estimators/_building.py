@@ -35,6 +35,7 @@ __all__ = [
     "build_extractor",
     "build_module",
     "build_net",
+    "freeze_part",
     "uses_channels_last",
 ]
 
@@ -97,19 +98,22 @@ def _frozen_norm_layers(extractor: nn.Module) -> list[str]:
     return names
 
 
-def _feature_dimension(extractor: FeatureExtractor, X_train, freeze: bool) -> int:
-    """Run two samples through the network; freeze the feature extractor if asked.
+def freeze_part(extractor: FeatureExtractor, X, part: str | None) -> int:
+    """Run two samples through the network; freeze its head or its features.
 
-    Every parameter but the classifier head's (:func:`head_parameter_names`) is
-    a feature parameter; with ``freeze`` these stop requiring gradients.
+    The head is the classifier layers after the latent features
+    (:func:`head_parameter_names`); every other parameter is a feature
+    parameter. ``part="features"`` stops the feature parameters requiring
+    gradients (``freeze_features``), ``part="head"`` the head's (SHOT's target
+    stage), ``None`` neither. Returns the dimension of the latent features.
     """
     extractor.eval()
-    sample = torch.from_numpy(np.ascontiguousarray(X_train[:2]))
+    sample = torch.from_numpy(np.ascontiguousarray(X[:2]))
     features, _ = extractor(sample)
-    if freeze:
+    if part is not None:
         head = head_parameter_names(extractor, features)
         for name, param in extractor.named_parameters():
-            if name not in head:
+            if (name in head) == (part == "head"):
                 param.requires_grad_(False)
     extractor.train()
     return features.shape[1]
@@ -120,7 +124,8 @@ def build_module(
 ) -> DomainAdaptationModule:
     """Build the feature extractor plus the objective's extra modules."""
     extractor = build_extractor(estimator, tuple(X_train.shape[1:]))
-    n_features = _feature_dimension(extractor, X_train, estimator.freeze_features)
+    part = "features" if estimator.freeze_features else None
+    n_features = freeze_part(extractor, X_train, part)
     module = DomainAdaptationModule(extractor, objective.extra_modules(n_features))
     if estimator.freeze_features:
         module.freeze_norm_layers(_frozen_norm_layers(extractor))

@@ -11,7 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .._engine.checkpoint import load_checkpoint
-from .._engine.module import DomainAdaptationModule, head_parameter_names
+from .._engine.module import DomainAdaptationModule
 from .._engine.net import TrainingData
 from .._engine.objectives import SHOTObjective
 from .._engine.orientation import augments_images
@@ -30,7 +30,7 @@ from ._base import (
     DomainAdaptationClassifier,
     _resolve_device,
 )
-from ._building import WEIGHTS_FORMAT, _frozen_norm_layers
+from ._building import WEIGHTS_FORMAT, _frozen_norm_layers, freeze_part
 from ._docstrings import fill_docstring
 from .source_only import SourceOnlyClassifier
 
@@ -110,13 +110,7 @@ def _target_module(hypothesis: _SourceHypothesis, X_target) -> DomainAdaptationM
             "model trained with another backbone, feature_layer or image shape? "
             f"For a weights file, set SHOTClassifier's backbone to its): {error}"
         ) from error
-    extractor.eval()
-    features, _ = extractor(torch.from_numpy(np.ascontiguousarray(X_target[:2])))
-    head = head_parameter_names(extractor, features)
-    for name, param in extractor.named_parameters():
-        if name in head:
-            param.requires_grad_(False)
-    extractor.train()
+    freeze_part(extractor, X_target, "head")
     module = DomainAdaptationModule(extractor)
     module.freeze_norm_layers(_frozen_norm_layers(extractor))
     return module
