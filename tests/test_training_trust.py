@@ -123,6 +123,17 @@ def _count_watched_passes(monkeypatch, n_watched):
     return passes
 
 
+def _expected_verdict(clf, proba):
+    """The verdict of the kept model's predictions, with its estimate if trusted."""
+    estimate = clf.target_merger_fraction_
+    trusted = estimate is not None and estimate.trusted
+    return target_collapse(
+        proba,
+        clf.source_merger_fraction_,
+        estimated_fraction=estimate.fraction if trusted else None,
+    )
+
+
 def test_end_of_fit_reuses_the_monitors_predictions(tiny_shift, monkeypatch):
     Xs, ys, Xt, _ = tiny_shift
     passes = _count_watched_passes(monkeypatch, len(Xt))
@@ -135,8 +146,7 @@ def test_end_of_fit_reuses_the_monitors_predictions(tiny_shift, monkeypatch):
     assert len(passes) == clf.n_epochs_
     assert clf.best_epoch_ < clf.n_epochs_  # the kept epoch is not the last one
     proba = clf.predict_proba(Xt)
-    expected = target_collapse(proba, clf.source_merger_fraction_)
-    assert clf.target_collapse_ == expected
+    assert clf.target_collapse_ == _expected_verdict(clf, proba)
     assert clf.target_merger_fraction_.count_fraction == np.mean(proba[:, 1] > 0.5)
     # Nothing computed from the watched images stays in the fitted model.
     monitor = dict(clf.net_.callbacks_)["target_monitor"]
@@ -160,7 +170,7 @@ def test_end_of_fit_predicts_again_when_the_weights_changed(tiny_shift, monkeypa
         clf.fit(Xs, ys, X_target=Xt)
     assert len(passes) == clf.n_epochs_ + 1
     proba = clf.predict_proba(Xt)
-    assert clf.target_collapse_ == target_collapse(proba, clf.source_merger_fraction_)
+    assert clf.target_collapse_ == _expected_verdict(clf, proba)
 
 
 @pytest.mark.slow
@@ -189,6 +199,19 @@ def test_target_collapse_criterion():
     # A confident low-fraction survey is not drift.
     rare = np.r_[np.full(10, 0.95), np.full(90, 0.05)]
     assert target_collapse(rare, 0.5).healthy
+    # ... unless a trusted label-free estimate puts the fraction far from the
+    # count: then the threshold of predict cuts the ranking at the wrong place.
+    verdict = target_collapse(rare, 0.5, estimated_fraction=0.45)
+    assert verdict.state == "drifted"
+    assert "0.10 of the target images" in verdict.reason
+    assert "estimate of the merger fraction is 0.45" in verdict.reason
+    assert target_collapse(rare, 0.5, estimated_fraction=0.29).healthy
+    assert target_collapse(rare, 0.5, estimated_fraction=0.31).state == "drifted"
+    assert target_collapse(
+        rare, 0.5, estimated_fraction=0.31, max_estimate_gap=0.3
+    ).healthy
+    # A collapse stays a collapse whatever the estimate says.
+    assert target_collapse(one_class, 0.5, estimated_fraction=0.9).collapsed
 
 
 # -- validation split -----------------------------------------------------------------
@@ -361,6 +384,44 @@ def test_target_decisions_follow_the_trusted_estimate(tiny_shift, monkeypatch):
     np.testing.assert_array_equal(clf.predict(Xt, domain="target"), clf.predict(Xt))
     with pytest.raises(ValueError, match="domain must be 'source' or 'target'"):
         clf.predict(Xt, domain="survey")
+
+
+def test_fit_warns_when_the_count_is_far_from_the_trusted_estimate(
+    tiny_shift, monkeypatch
+):
+    from skdamerge._estimators import _base as _estimators
+
+    Xs, ys, Xt, _ = tiny_shift
+    estimates = []
+
+    def far_from_the_count(model, X_target, *args, target_proba, **kwargs):
+        count = float(np.mean(target_proba[:, 1] > 0.5))
+        estimates.append(
+            SimpleNamespace(fraction=0.05 if count >= 0.5 else 0.95, trusted=True)
+        )
+        return estimates[-1]
+
+    monkeypatch.setattr(_estimators, "fitted_fraction_estimate", far_from_the_count)
+    with pytest.warns(TargetCollapseWarning) as caught:
+        clf = MMDClassifier(**FAST).fit(Xs, ys, X_target=Xt)
+    proba = clf.predict_proba(Xt)
+    # Without the estimate this fit's target predictions pass the other checks.
+    assert target_collapse(proba, clf.source_merger_fraction_).healthy
+    assert clf.target_collapse_.state == "drifted"
+    assert clf.target_collapse_ == _expected_verdict(clf, proba)
+    message = str(caught[0].message)
+    assert f"estimate of the merger fraction is {estimates[-1].fraction:.2f}" in message
+    assert "predict(X, domain='target')" in message
+    # An untrusted estimate is not evidence: the fit stays healthy and silent.
+    monkeypatch.setattr(
+        _estimators,
+        "fitted_fraction_estimate",
+        lambda *args, **kwargs: SimpleNamespace(fraction=0.05, trusted=False),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TargetCollapseWarning)
+        clf = MMDClassifier(**FAST).fit(Xs, ys, X_target=Xt)
+    assert clf.target_collapse_.healthy
 
 
 def test_pipeline_estimates_the_fraction_on_raw_images(tiny_shift):

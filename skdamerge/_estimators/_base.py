@@ -253,7 +253,6 @@ default=None
             proba = kept_proba
             if proba is None:
                 proba = self.predict_proba(watched)
-            verdict = target_collapse(proba, self.source_merger_fraction_)
             y_calibration = (
                 None if data.y_valid is None else self.classes_[data.y_valid]
             )
@@ -261,6 +260,12 @@ default=None
                 self, watched, data.X_valid, y_calibration, seed, target_proba=proba
             )
             threshold = threshold_for_estimate(proba[:, 1], estimate)
+            trusted = estimate is not None and estimate.trusted
+            verdict = target_collapse(
+                proba,
+                self.source_merger_fraction_,
+                estimated_fraction=estimate.fraction if trusted else None,
+            )
         return watched, verdict, estimate, threshold
 
     def _check_hyperparameters(self, X_target) -> Objective:
@@ -347,10 +352,11 @@ default=None
         else:
             advice = (
                 "Source and target scores are probably ranked well but the "
-                "decision threshold moved. Read the label-free merger-fraction "
-                "estimate (skdamerge.metrics.estimate_merger_fraction) before "
-                "trusting predict(), or lower "
-                f"{knobs}."
+                "decision threshold moved. Decide target images with "
+                "predict(X, domain='target'), which cuts at the label-free "
+                "merger-fraction estimate where it is trusted (target_threshold_), "
+                "read that estimate (target_merger_fraction_) before trusting the "
+                f"counts of predict(), or lower {knobs}."
             )
         warnings.warn(
             f"{type(self).__name__}: on the target domain {verdict.reason}. " + advice,

@@ -165,7 +165,9 @@ Attributes
         ``classes_[1]``. Only with a target domain.
     target_collapse_ : TargetCollapse
         Verdict on the kept model's target predictions (``state`` is
-        ``"healthy"``, ``"drifted"`` or ``"collapsed"``); a
+        ``"healthy"``, ``"drifted"`` or ``"collapsed"``; drifted includes a
+        predicted merger fraction more than 0.2 from a trusted
+        ``target_merger_fraction_``); a
         :class:`~skdamerge.exceptions.TargetCollapseWarning` is raised unless it
         is healthy. Only with a target domain.
     target_merger_fraction_ : MergerFractionEstimate or None
