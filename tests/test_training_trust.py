@@ -18,6 +18,7 @@ from skdamerge._engine.target_monitor import SELECTION_LOSS, TargetMonitor
 from skdamerge.exceptions import TargetCollapseWarning
 from skdamerge.metrics import MergerFractionEstimate, domain_adaptation_report
 from skdamerge.metrics._collapse import target_collapse
+from skdamerge.metrics._merger_fraction_estimate import trusted_fraction
 from skdamerge.pipeline import make_da_pipeline
 from skdamerge.preprocessing import DomainStandardizer
 
@@ -125,12 +126,10 @@ def _count_watched_passes(monkeypatch, n_watched):
 
 def _expected_verdict(clf, proba):
     """The verdict of the kept model's predictions, with its estimate if trusted."""
-    estimate = clf.target_merger_fraction_
-    trusted = estimate is not None and estimate.trusted
     return target_collapse(
         proba,
         clf.source_merger_fraction_,
-        estimated_fraction=estimate.fraction if trusted else None,
+        estimated_fraction=trusted_fraction(clf.target_merger_fraction_),
     )
 
 

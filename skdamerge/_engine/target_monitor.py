@@ -28,6 +28,7 @@ from skorch.callbacks import Callback
 
 from .._outofcore import LazyImages
 from ..metrics._collapse import TargetCollapse, target_collapse
+from ..metrics._merger_fraction_estimate import trusted_fraction
 from .history_keys import (
     SELECTION_LOSS,
     TARGET_COLLAPSED,
@@ -226,9 +227,10 @@ def fitted_fraction_estimate(
 
 def threshold_for_estimate(merger_proba: np.ndarray, estimate) -> float | None:
     """Threshold that reproduces a trusted estimate on ``merger_proba``, or None."""
-    if estimate is None or not estimate.trusted:
+    fraction = trusted_fraction(estimate)
+    if fraction is None:
         return None
-    return threshold_for_fraction(merger_proba, estimate.fraction)
+    return threshold_for_fraction(merger_proba, fraction)
 
 
 def threshold_for_fraction(merger_proba: np.ndarray, fraction: float) -> float:

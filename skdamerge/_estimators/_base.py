@@ -61,6 +61,7 @@ from .._validation import (
 )
 from ..exceptions import NonFiniteLossError, TargetCollapseWarning
 from ..metrics._collapse import TargetCollapse, target_collapse
+from ..metrics._merger_fraction_estimate import trusted_fraction
 from ._building import WEIGHTS_FORMAT, build_module, build_net, uses_channels_last
 from ._constraints import COMMON_CONSTRAINTS, check_common_values
 
@@ -260,11 +261,10 @@ default=None
                 self, watched, data.X_valid, y_calibration, seed, target_proba=proba
             )
             threshold = threshold_for_estimate(proba[:, 1], estimate)
-            trusted = estimate is not None and estimate.trusted
             verdict = target_collapse(
                 proba,
                 self.source_merger_fraction_,
-                estimated_fraction=estimate.fraction if trusted else None,
+                estimated_fraction=trusted_fraction(estimate),
             )
         return watched, verdict, estimate, threshold
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MergerFractionEstimate"]
+__all__ = ["MergerFractionEstimate", "trusted_fraction"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,3 +118,16 @@ class MergerFractionEstimate:
             name: plain(getattr(self, name))
             for name in self.__dataclass_fields__  # keeps the declaration order
         }
+
+
+def trusted_fraction(estimate) -> float | None:
+    """Return the estimate's merger fraction where it is trusted, else None.
+
+    ``estimate`` is a :class:`MergerFractionEstimate` or None (no estimate was
+    made). Everything that acts on a fitted model's estimate (the decision
+    threshold of ``predict(X, domain="target")``, the collapse verdict, the
+    report) asks this one question.
+    """
+    if estimate is None or not estimate.trusted:
+        return None
+    return float(estimate.fraction)

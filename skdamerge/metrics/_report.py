@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._param_validation import LABEL, HasMethods, validate_params
 from .._validation import resolve_positive_class
 from ._fitted import fitted_attribute, predict_proba_in
+from ._merger_fraction_estimate import trusted_fraction
 from ._table import (
     _DOMAINS,
     _MISSING,
@@ -539,10 +540,10 @@ def _at_estimate(estimator, p, y, pos_label) -> dict[str, float]:
     ``target_merger_fraction_`` (and, where it is trusted, a ``target_threshold_``).
     """
     values: dict[str, float] = {}
-    estimate = fitted_attribute(estimator, "target_merger_fraction_")
-    if estimate is not None and estimate.trusted:
+    fraction = trusted_fraction(fitted_attribute(estimator, "target_merger_fraction_"))
+    if fraction is not None:
         # An untrusted estimate is left out of the table (see its ``reason``).
-        values["estimated_merger_fraction"] = float(estimate.fraction)
+        values["estimated_merger_fraction"] = fraction
     threshold = fitted_attribute(estimator, "target_threshold_")
     if threshold is not None:
         # The decisions of predict(X, domain="target"): the fraction they call
