@@ -43,6 +43,11 @@ skdamerge in bfloat16 (CPUs with bf16 matrix units) against skada in fp32::
 With freed memory kept between training steps (the default on glibc) and not::
 
     python benchmarks/bench_fit.py --compare-heap --no-skada
+
+Where the time of the operators goes (one more fit of each method, under the
+PyTorch profiler), against the compute limit::
+
+    python benchmarks/bench_fit.py --limit --operators --no-skada
 """
 
 from __future__ import annotations
@@ -255,6 +260,67 @@ def training_flops_per_image(
     return counter.get_total_flops() / batch_size
 
 
+# Operator groups of the profile, by the ATen operator's name (without "aten::").
+OPERATOR_GROUPS = {
+    "convolution": ("convolution",),
+    "batch normalisation": ("batch_norm",),
+    "ReLU": ("threshold_backward", "relu", "clamp_min"),
+    "max pooling": ("max_pool",),
+    "zero fills and copies": ("fill_", "zero_", "copy_"),
+}
+MATRIX_PRODUCTS = {"mm", "addmm", "bmm", "matmul", "_cdist_forward", "baddbmm"}
+COMPUTE_BOUND = ("convolution", "matrix products")
+
+
+def operator_group(name: str) -> str:
+    """The group of :data:`OPERATOR_GROUPS` (or matrix products, other) of an op."""
+    op = name.removeprefix("aten::")
+    if op in MATRIX_PRODUCTS:
+        return "matrix products"
+    for group, parts in OPERATOR_GROUPS.items():
+        if any(part in op for part in parts):
+            return group
+    return "other"
+
+
+def operator_seconds(method, Xs, ys, Xt, **common) -> dict[str, float]:
+    """Self CPU seconds of the operators of one whole skdamerge fit, by group.
+
+    One fit under :class:`torch.profiler.profile` (CPU activity): the time each
+    ATen operator spends in its own code, summed over the training steps,
+    validation, target monitor and end of the fit, and grouped by
+    :func:`operator_group`.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        skdamerge_fit(method, Xs, ys, Xt, **common)
+    seconds: dict[str, float] = defaultdict(float)
+    for event in profiler.key_averages():
+        if event.key.startswith("aten::"):
+            seconds[operator_group(event.key)] += event.self_cpu_time_total / 1e6
+    return dict(seconds)
+
+
+def print_operator_seconds(method, seconds, *, images, limit=None) -> None:
+    """Print the groups' shares, and the speed the non-compute-bound part allows.
+
+    ``images`` counts as the whole fit's throughput does (``2 * n * epochs``).
+    """
+    total = sum(seconds.values())
+    print(f"  {ESTIMATORS[method].__name__} ({total:.1f} s in operators):")
+    for group, value in sorted(seconds.items(), key=lambda item: -item[1]):
+        print(f"    {group:24s} {value:7.2f} s {100 * value / total:4.0f}%")
+    rest = total - sum(seconds.get(group, 0.0) for group in COMPUTE_BOUND)
+    line = (
+        f"    with convolutions and matrix products taking no time, the other "
+        f"operators alone would cap the whole fit at {images / rest:.0f} images/s"
+    )
+    if limit is not None:
+        line += f" ({images / rest / limit:.0%} of the compute limit)"
+    print(line)
+
+
 NOT_KEPT = "memory not kept"
 
 
@@ -303,6 +369,11 @@ def main(argv=None) -> None:
         "--compare-heap",
         action="store_true",
         help="also fit skdamerge without keeping freed memory between steps",
+    )
+    parser.add_argument(
+        "--operators",
+        action="store_true",
+        help="profile one more fit of each method and print its operators' time",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -392,6 +463,7 @@ def main(argv=None) -> None:
             cells += f"{seconds:8.2f} s{100 * seconds / total:4.0f}%"
         print(f"  {ESTIMATORS[method].__name__:16s}{cells}")
 
+    limit = None
     if args.limit:
         rate = gemm_flops()
         flops = training_flops_per_image(args.backbone, Xs.shape[1:], args.batch_size)
@@ -409,6 +481,19 @@ def main(argv=None) -> None:
                 f"  {ESTIMATORS[method].__name__:15s} whole fit "
                 f"{images / wall / limit:5.1%} of the limit; training steps "
                 f"{trained / steps:5.0f} images/s, {trained / steps / limit:5.1%}"
+            )
+    if args.operators:
+        print(
+            "\nwhere the operators' time goes (one more fit of each method, under "
+            "the PyTorch profiler; self CPU time, all phases of the fit):"
+        )
+        for method in args.methods:
+            seconds = operator_seconds(method, Xs, ys, Xt, **common)
+            print_operator_seconds(
+                method,
+                seconds,
+                images=images,
+                limit=limit,
             )
     print(f"peak RSS {peak_rss_mib():.0f} MiB")
 
