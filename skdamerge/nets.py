@@ -23,6 +23,8 @@ import torch
 from torch import nn
 from torchvision.models import resnet18
 
+from ._batch_norm import ChannelsLastBatchNorm2d
+
 __all__ = [
     "BACKBONES",
     "DeepMerge",
@@ -78,10 +80,10 @@ def _pools_first(block: list[nn.Module]) -> bool:
     if len(block) != 4 or not isinstance(block[0], nn.Conv2d):
         return False
     _, first, second, pool = block
-    kinds = {type(first), type(second)}
-    norm = first if type(first) is nn.BatchNorm2d else second
+    norm = second if type(first) is nn.ReLU else first
     return (
-        kinds == {nn.ReLU, nn.BatchNorm2d}
+        {type(first), type(second)} == {nn.ReLU, type(norm)}
+        and type(norm) in (nn.BatchNorm2d, ChannelsLastBatchNorm2d)
         and type(pool) is nn.MaxPool2d
         and not pool.return_indices
         and not norm.training
@@ -149,15 +151,15 @@ class DeepMerge(nn.Module):
         self.features = _ConvBlocks(
             nn.Conv2d(in_channels, 8, kernel_size=5, padding=2),
             nn.ReLU(),
-            nn.BatchNorm2d(8),
+            ChannelsLastBatchNorm2d(8),
             nn.MaxPool2d(2),
             nn.Conv2d(8, 16, kernel_size=3, padding=1),
             nn.ReLU(),
-            nn.BatchNorm2d(16),
+            ChannelsLastBatchNorm2d(16),
             nn.MaxPool2d(2),
             nn.Conv2d(16, 32, kernel_size=3, padding=1),
             nn.ReLU(),
-            nn.BatchNorm2d(32),
+            ChannelsLastBatchNorm2d(32),
             nn.MaxPool2d(2),
             nn.Flatten(),
         )

@@ -33,6 +33,7 @@ from data_parallel_support import (
 )
 
 from skdamerge import DANNClassifier, MMDClassifier, SHOTClassifier
+from skdamerge._batch_norm import ChannelsLastBatchNorm2d
 from skdamerge._engine.batches import SourceTargetBatches
 from skdamerge._engine.checkpoint import EpochCheckpoint
 from skdamerge._engine.data_parallel import (
@@ -173,7 +174,7 @@ def test_batch_norm_layers_are_swapped_and_restored_with_their_state():
     module(torch.randn(4, 3, 16, 16))
     trained = {k: v.clone() for k, v in module.state_dict().items()}
     restore_batch_norm(module, replaced)
-    assert type(module.extractor.backbone.features[2]) is torch.nn.BatchNorm2d
+    assert type(module.extractor.backbone.features[2]) is ChannelsLastBatchNorm2d
     for key, value in module.state_dict().items():
         torch.testing.assert_close(value, trained[key], msg=key)
 

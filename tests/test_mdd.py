@@ -206,14 +206,20 @@ def test_a_fit_records_the_discrepancy_and_the_target_diagnostics(tiny_shift):
 # auxiliary_lr_multiplier=0.1 without augmentation): the held-out target accuracy
 # of MDDClassifier exceeded source-only (0.50 at every seed) by 0.19, 0.06 and 0.00
 # with seeds 0, 1 and 2 (mean 0.083; with the head at the full rate 0.10, 0.03,
-# 0.00). The mean over the three seeds must beat source-only by about half of that.
+# 0.00). The mean must beat source-only by about half of that.
 # Orientation augmentation (the default on square images) is left out: on 256
 # images and 15 epochs it slows the learning, as for DANN (gains 0.07, 0.01, 0.00).
+# Over seeds 0-31 the mean gain was 0.070 (0.062 with the first block's batch
+# normalisation computed through its row matrix, which changes the rounding and so
+# each seed's path; standard errors 0.016 and 0.013): a three-seed mean moved by
+# 0.06 with that rounding alone (0.083 -> 0.026). Eight seeds (0-7) gave 0.079 and
+# 0.051, each seed above -0.05.
 MEAN_GAIN = 0.04
+MDD_SEEDS = 8
 
 
 @pytest.mark.slow
-def test_mdd_beats_source_only_on_average_over_three_seeds():
+def test_mdd_beats_source_only_on_average_over_eight_seeds():
     """Held-out target accuracy on the 32x32 shift of the DANN three-seed test."""
     Xs, ys, Xt, yt = make_pair_shift(384, size=32, noise=0.2, seed=3)
     fit, held_out = slice(0, 256), slice(256, None)
@@ -221,7 +227,7 @@ def test_mdd_beats_source_only_on_average_over_three_seeds():
     with warnings.catch_warnings():
         # single seeds may shift the decision threshold; the gain is what counts
         warnings.simplefilter("ignore", UserWarning)
-        for seed in range(3):
+        for seed in range(MDD_SEEDS):
             training = dict(max_epochs=15, batch_size=32, random_state=seed)
             args = (Xs[fit], ys[fit])
             baseline = SourceOnlyClassifier(**training).fit(*args, X_target=Xt[fit])

@@ -368,8 +368,13 @@ def test_shot_is_a_method_of_reproduce():
 # 3/4/5/6: gains 0.09/0.14/0.34/0.09 over source-only (mean 0.17; without turning
 # the images 0.01/0.19/0.12/0.09, mean 0.10; the paper's settings, the target stage
 # at lr with shot_beta=0.3 and no turning: 0.03/-0.06/0.17/-0.01). Required: about
-# half of the measured gains.
+# half of the measured gains. Source-free over seeds 0-7 (source models 0.52 each):
+# gains 0.107/0.200/0.113/0.180/0.140/0.240/0.107/0.133, and with the first
+# block's batch normalisation computed through its row matrix (other rounding,
+# so another path for each seed) 0.040/0.200/0.107/0.187/0.200/0.247/0.067/0.073:
+# one seed alone ranges from 0.04 to 0.25, so the test takes the mean of four.
 SHOT_GAIN = 0.06
+SOURCE_FREE_SEEDS = 4
 TWO_STAGE_MEAN_GAIN = 0.08
 
 
@@ -377,22 +382,30 @@ TWO_STAGE_MEAN_GAIN = 0.08
 def test_source_free_shot_beats_its_source_model_on_held_out_target(tmp_path):
     Xs, ys, Xt, yt = make_pair_shift(406, size=32, noise=0.25, seed=3)
     fit, held = slice(0, 256), slice(256, None)
-    training = dict(max_epochs=12, batch_size=16, random_state=0)
+    gains = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        source = SourceOnlyClassifier(**training).fit(Xs[fit], ys[fit])
-        path = tmp_path / "source.pt"
-        source.save_weights(path)
-        from_estimator = SHOTClassifier(source_model=source, **training)
-        from_file = SHOTClassifier(source_model=path, **training)
-        from_estimator.fit(X_target=Xt[fit])
-        from_file.fit(X_target=Xt[fit])
-    baseline = source.score(Xt[held], yt[held])
-    for shot in (from_estimator, from_file):
-        accuracy = shot.score(Xt[held], yt[held])
-        print(f"source model {baseline:.3f}, source-free SHOT {accuracy:.3f}")
-        assert accuracy >= baseline + SHOT_GAIN
-        assert shot.target_collapse_.state != "collapsed"
+        for seed in range(SOURCE_FREE_SEEDS):
+            training = dict(max_epochs=12, batch_size=16, random_state=seed)
+            source = SourceOnlyClassifier(**training).fit(Xs[fit], ys[fit])
+            shot = SHOTClassifier(source_model=source, **training)
+            shot.fit(X_target=Xt[fit])
+            if seed == 0:
+                # From the saved weights file: the same adapted model.
+                path = tmp_path / "source.pt"
+                source.save_weights(path)
+                from_file = SHOTClassifier(source_model=path, **training)
+                from_file.fit(X_target=Xt[fit])
+                np.testing.assert_array_equal(
+                    from_file.predict_proba(Xt[held]), shot.predict_proba(Xt[held])
+                )
+            baseline = source.score(Xt[held], yt[held])
+            accuracy = shot.score(Xt[held], yt[held])
+            print(f"seed {seed}: source model {baseline:.3f}, SHOT {accuracy:.3f}")
+            gains.append(accuracy - baseline)
+            assert shot.target_collapse_.state != "collapsed"
+    assert np.mean(gains) >= SHOT_GAIN
+    assert min(gains) > 0
 
 
 @pytest.mark.slow

@@ -38,6 +38,8 @@ from skorch.callbacks import Callback
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from .._batch_norm import ChannelsLastBatchNorm2d
+
 __all__ = [
     "BroadcastEpochScores",
     "DataParallelGroup",
@@ -59,7 +61,7 @@ __all__ = [
 ]
 
 # Exactly these classes (not subclasses, whose behaviour may differ) are replaced.
-_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, ChannelsLastBatchNorm2d, nn.BatchNorm3d)
 
 # Whether the objective being computed runs inside a data-parallel step.
 _GATHERING: contextvars.ContextVar[bool] = contextvars.ContextVar(
@@ -320,6 +322,7 @@ class GlobalBatchNorm3d(GlobalBatchNorm, nn.BatchNorm3d):
 _GLOBAL = {
     nn.BatchNorm1d: GlobalBatchNorm1d,
     nn.BatchNorm2d: GlobalBatchNorm2d,
+    ChannelsLastBatchNorm2d: GlobalBatchNorm2d,
     nn.BatchNorm3d: GlobalBatchNorm3d,
 }
 
