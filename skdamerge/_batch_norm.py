@@ -1,27 +1,33 @@
 """Batch normalisation of channels-last maps with few channels, on the CPU.
 
-PyTorch's CPU kernels for batch normalisation in the channels-last memory format
-vectorise over the channels. A map of fewer channels than a vector register
-holds (DeepMerge's first block: 8 channels of 75x75 pixels; AVX-512 holds 16
-floats) leaves most of each register empty, and the training pass, forward and
-backward, of that one layer took 121 ms per 256 images in float32 and 118 ms in
-bfloat16 on a 2-core Xeon with AVX-512 and AMX, against 35 and 8 ms for the
-same map channels-first: about a third of a DeepMerge training step (see
-``benchmarks/RESULTS.md``).
+PyTorch's CPU kernel for batch normalisation in the channels-last memory format
+splits the pixels between the threads, and each thread sums its pixels into a
+row of ``C`` floats next to the other threads' rows. With fewer than 16
+channels (64 bytes, one cache line) the threads' rows share cache lines, which
+the cores then take from each other on every addition. DeepMerge's first block
+normalises 8 channels of 75x75 pixels: on a 2-core Xeon the training pass of
+that one layer, forward and backward, took 124 ms per 256 images with two
+threads against 58 ms with one, and 28 ms for the same map channels-first,
+about a third of a training step (16 channels: 17 ms per as many values; see
+``benchmarks/RESULTS.md``; the kernels are
+``batch_norm_cpu_collect_stats_channels_last_impl`` and
+``batch_norm_cpu_backward_channels_last_impl`` in PyTorch's
+``aten/src/ATen/native/cpu/batch_norm_kernel.cpp``).
 
 A channels-last map of ``C`` channels is, in memory, a matrix of ``N * H * W``
 rows and ``C`` columns. :class:`ChannelsLastBatchNorm2d` computes the batch
-statistics in training mode from that matrix with two fast reductions (the
-column sums, and the ``C x C`` matrix product of the matrix with itself, whose
-diagonal holds the sums of squares) and applies the normalisation as one
-multiply-add per element; the backward pass likewise, with the closed-form
-gradient of batch normalisation. The arithmetic is that of
+statistics in training mode from that matrix with two reductions that share
+no partial sums between threads (the column sums, and the ``C x C`` matrix
+product of the matrix with itself, whose diagonal holds the sums of squares)
+and applies the normalisation as one multiply-add per element; the backward
+pass likewise, with the closed-form gradient of batch normalisation: 36 ms
+there with two threads (64 ms with one). The arithmetic is that of
 :class:`torch.nn.BatchNorm2d`, in float32 whatever the input's precision, with
 the variance taken as the mean square less the squared mean where that is
 well conditioned, and from the deviations from the mean (one more pass over the
 map) where the mean is large against the spread; the values agree with
 PyTorch's to float32 rounding. Everything else (evaluation mode,
-channels-first input, other devices, many channels) is
+channels-first input, other devices, 16 channels or more) is
 :class:`torch.nn.BatchNorm2d`'s own code, and the parameters, buffers and
 state-dict keys are the same.
 """
@@ -33,8 +39,8 @@ from torch import nn
 
 __all__ = ["ChannelsLastBatchNorm2d"]
 
-# Fewer channels than this take the matrix path (an AVX-512 register holds 16
-# floats; with 16 channels and more PyTorch's own kernel was as fast or faster).
+# Fewer channels than this take the matrix path (16 floats fill a cache line;
+# with 16 and 32 channels PyTorch's own kernel was as fast or faster).
 FEW_CHANNELS = 16
 # Where a channel's squared mean exceeds this multiple of its variance, the
 # mean square less the squared mean would lose more than 10 of float32's 24
