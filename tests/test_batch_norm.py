@@ -153,3 +153,30 @@ def test_deepmerge_normalises_its_first_block_through_the_layer():
     first_map = net.features[1](net.features[0](x))
     assert norms[0]._takes_matrix_path(first_map)
     assert not norms[1]._takes_matrix_path(torch.rand(4, 16, 37, 37))
+
+
+def test_statistics_of_a_large_map_are_float32_exact():
+    # 1.4 million values per channel, as in DeepMerge's first block on a batch of
+    # 256: against a float64 computation the matrix path keeps float32's
+    # precision (PyTorch's channels-last kernel sums the pixels one by one into
+    # float32 and was off by 4e-4 relative here).
+    generator = torch.Generator().manual_seed(0)
+    conv = nn.Conv2d(3, 8, 5, padding=2)
+    x = torch.randn(64, 3, 75, 75, generator=generator)
+    with torch.no_grad():
+        h = torch.relu(conv(x)).contiguous(memory_format=torch.channels_last)
+    grad = torch.randn(h.shape, generator=generator) * 0.01
+    grad = grad.contiguous(memory_format=torch.channels_last)
+    results = []
+    for layer, dtype in (
+        (nn.BatchNorm2d(8), torch.float64),
+        (ChannelsLastBatchNorm2d(8), torch.float32),
+    ):
+        layer = layer.to(dtype)
+        inputs = h.to(dtype).contiguous(memory_format=torch.channels_last)
+        out, grad_x = _train_step(layer, inputs, grad.to(dtype))
+        results.append(
+            (out.detach().double(), grad_x.double(), layer.weight.grad.double())
+        )
+    for got, expected in zip(results[1], results[0], strict=True):
+        assert float((got - expected).norm() / expected.norm()) < 1e-5
