@@ -38,7 +38,7 @@ from skorch.callbacks import Callback
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from .._batch_norm import ChannelsLastBatchNorm2d
+from .._batch_norm import ChannelsLastBatchNorm2d, update_running_statistics
 
 __all__ = [
     "BroadcastEpochScores",
@@ -293,17 +293,7 @@ class GlobalBatchNorm:
             out = out * self.weight.view(shape)
         if self.bias is not None:
             out = out + self.bias.view(shape)
-        if self.track_running_stats:
-            with torch.no_grad():
-                self.num_batches_tracked.add_(1)
-                factor = (
-                    1.0 / float(self.num_batches_tracked)
-                    if self.momentum is None
-                    else self.momentum
-                )
-                unbiased = var * count / (count - 1).clamp(min=1)
-                self.running_mean.mul_(1 - factor).add_(factor * mean)
-                self.running_var.mul_(1 - factor).add_(factor * unbiased)
+        update_running_statistics(self, mean, var, count)
         return out.to(input.dtype)
 
 
