@@ -1,18 +1,15 @@
 """Batch normalisation of channels-last maps with few channels, on the CPU.
 
-PyTorch's CPU kernel for batch normalisation in the channels-last memory format
-splits the pixels between the threads, and each thread sums its pixels into a
-row of ``C`` floats next to the other threads' rows. With fewer than 16
-channels (64 bytes, one cache line) the threads' rows share cache lines, which
-the cores then take from each other on every addition. DeepMerge's first block
-normalises 8 channels of 75x75 pixels: on a 2-core Xeon the training pass of
-that one layer, forward and backward, took 124 ms per 256 images with two
-threads against 58 ms with one, and 28 ms for the same map channels-first,
-about a third of a training step (16 channels: 17 ms per as many values; see
-``benchmarks/RESULTS.md``; the kernels are
-``batch_norm_cpu_collect_stats_channels_last_impl`` and
-``batch_norm_cpu_backward_channels_last_impl`` in PyTorch's
-``aten/src/ATen/native/cpu/batch_norm_kernel.cpp``).
+PyTorch's CPU kernels for batch normalisation in the channels-last memory format
+(``batch_norm_cpu_collect_stats_channels_last_impl`` and
+``batch_norm_cpu_backward_channels_last_impl`` in
+``aten/src/ATen/native/cpu/batch_norm_kernel.cpp``) split the pixels between the
+threads, and each thread adds every pixel into its own row of ``C`` float sums,
+next to the other threads' rows. With fewer than 16 channels (64 bytes, one
+cache line) the threads' rows share cache lines, which the cores then take from
+each other on every addition: DeepMerge's first block (8 channels of 75x75
+pixels) took more time with two threads than with one, and about a third of a
+training step (``benchmarks/RESULTS.md``).
 
 A channels-last map of ``C`` channels is, in memory, a matrix of ``N * H * W``
 rows and ``C`` columns. :class:`ChannelsLastBatchNorm2d` computes the batch
@@ -20,16 +17,13 @@ statistics in training mode from that matrix with two reductions that share
 no partial sums between threads (the column sums, and the ``C x C`` matrix
 product of the matrix with itself, whose diagonal holds the sums of squares)
 and applies the normalisation as one multiply-add per element; the backward
-pass likewise, with the closed-form gradient of batch normalisation: 36 ms
-there with two threads (64 ms with one). The arithmetic is that of
-:class:`torch.nn.BatchNorm2d`, in float32 whatever the input's precision, with
-the variance taken as the mean square less the squared mean where that is
-well conditioned, and from the deviations from the mean (one more pass over the
-map) where the mean is large against the spread. Against a float64
-computation the output and the gradients keep float32's precision (relative
-error 3e-7 on 64 images of 8 x 75 x 75), where PyTorch's channels-last kernel,
-which adds the pixels one at a time into float32 sums, was off by 4e-4.
-Everything else (evaluation mode,
+pass likewise, with the closed-form gradient of batch normalisation. The
+arithmetic is that of :class:`torch.nn.BatchNorm2d`, in float32 whatever the
+input's precision, with the variance taken as the mean square less the squared
+mean where that is well conditioned, and from the deviations from the mean (one
+more pass over the map) where the mean is large against the spread; it keeps
+float32's precision, which PyTorch's kernel, adding the pixels one at a time
+into float32 sums, does not on large maps. Everything else (evaluation mode,
 channels-first input, other devices, 16 channels or more) is
 :class:`torch.nn.BatchNorm2d`'s own code, and the parameters, buffers and
 state-dict keys are the same.
@@ -81,6 +75,7 @@ class _ChannelsLastNormalisation(torch.autograd.Function):
             scale = weight.float() * invstd
             shift = bias.float() - mean * scale
             out = torch.addcmul(shift, rows, scale).to(x.dtype)
+        ctx.mark_non_differentiable(mean, var)
         ctx.centre = centre
         ctx.save_for_backward(x, weight, mean, invstd)
         return _from_rows(out, x), mean, var

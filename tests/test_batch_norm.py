@@ -122,7 +122,7 @@ def test_a_large_mean_against_the_spread_keeps_the_variance_exact():
 
 
 @pytest.mark.parametrize(
-    "case", ["evaluation", "channels_first", "sixteen_channels", "frozen_scale"]
+    "case", ["evaluation", "channels_first", "sixteen_channels", "no_scale_and_shift"]
 )
 def test_other_cases_run_torch_batch_norm_itself(case):
     n_channels = 16 if case == "sixteen_channels" else 8
@@ -133,7 +133,7 @@ def test_other_cases_run_torch_batch_norm_itself(case):
     if case == "evaluation":
         reference.eval()
         layer.eval()
-    if case == "frozen_scale":
+    if case == "no_scale_and_shift":
         reference = nn.BatchNorm2d(n_channels, affine=False)
         layer = ChannelsLastBatchNorm2d(n_channels, affine=False)
     grad = torch.randn(x.shape, generator=torch.Generator().manual_seed(1))
